@@ -1,0 +1,173 @@
+"""The evaluation counter: the only handle a method gets on a target.
+
+A :class:`Counter` wraps a target and exposes its energy (values) and score (gradients of
+the log-density, ``-∇E``) while counting every evaluation *per row of the batch*,
+separately for values and gradients, and separately per phase (``train`` and ``sample``).
+An optional budget bounds ``energy_evals + grad_cost * grad_evals`` over both phases; the
+call that would cross it raises :class:`BudgetExceeded` *before* anything is evaluated.
+
+Isolation: the raw target is not an attribute of the counter. It lives in a module-private
+weak mapping, and the counter's outputs are detached from autograd, so that a method cannot
+obtain uncounted gradients by back-propagating through a counted energy. This closes the
+obvious routes; in-process Python cannot be made tamper-proof (a plugin could still import
+this module's private names), so plugins are trusted not to do that.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+PHASES: tuple[str, ...] = ("train", "sample")
+
+
+class BudgetExceeded(RuntimeError):
+    """Raised when an evaluation would take a counter past its budget."""
+
+
+@dataclass
+class Counts:
+    """Evaluation counts, in rows of a batch (one row = one configuration x)."""
+
+    energy_evals_train: int = 0
+    grad_evals_train: int = 0
+    energy_evals_sample: int = 0
+    grad_evals_sample: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+_RAW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class Counter:
+    """Counted view of a target.
+
+    Attributes a method may read: ``name``, ``dim``, ``init_std`` (the scale of the suite's
+    broad initial distribution N(0, init_std² I), the same for every method that starts
+    from noise), ``n_particles`` and ``spatial_dim`` (None for non-particle targets),
+    ``phase``, ``counts``, ``budget`` and ``remaining``.
+
+    Args:
+        target: any object following the Target protocol (``energy``, ``score``, ``dim``).
+        budget: maximum of ``energy_evals + grad_cost * grad_evals`` over both phases, or
+            None for no limit.
+        grad_cost: how many energy evaluations one gradient evaluation is charged as.
+    """
+
+    __slots__ = (
+        "name",
+        "dim",
+        "init_std",
+        "n_particles",
+        "spatial_dim",
+        "budget",
+        "grad_cost",
+        "_phase",
+        "_counts",
+        "__weakref__",
+    )
+
+    def __init__(self, target, budget: int | None = None, grad_cost: float = 1.0) -> None:
+        if budget is not None and budget < 0:
+            raise ValueError(f"budget must be non-negative, got {budget}")
+        self.name: str = str(target.name)
+        self.dim: int = int(target.dim)
+        self.init_std: float = float(getattr(target, "init_std", 1.0))
+        self.n_particles: int | None = getattr(target, "n_particles", None)
+        self.spatial_dim: int | None = getattr(target, "spatial_dim", None)
+        self.budget = budget
+        self.grad_cost = float(grad_cost)
+        self._phase = "train"
+        self._counts = Counts()
+        _RAW[self] = target
+
+    # ----------------------------------------------------------------- bookkeeping
+    @property
+    def phase(self) -> str:
+        """The phase evaluations are charged to: ``train`` or ``sample``."""
+        return self._phase
+
+    @property
+    def counts(self) -> Counts:
+        """A copy of the counts so far."""
+        return Counts(**self._counts.as_dict())
+
+    @property
+    def used(self) -> float:
+        """Budget units spent: energy evaluations plus ``grad_cost`` per gradient."""
+        c = self._counts
+        energies = c.energy_evals_train + c.energy_evals_sample
+        grads = c.grad_evals_train + c.grad_evals_sample
+        return energies + self.grad_cost * grads
+
+    @property
+    def remaining(self) -> float:
+        """Budget units left (``inf`` without a budget)."""
+        return float("inf") if self.budget is None else self.budget - self.used
+
+    def _charge(self, n_energy: int, n_grad: int) -> None:
+        cost = n_energy + self.grad_cost * n_grad
+        if self.budget is not None and self.used + cost > self.budget:
+            raise BudgetExceeded(
+                f"evaluation of {n_energy} energies and {n_grad} gradients would exceed the "
+                f"budget of {self.budget} (used {self.used:g})"
+            )
+        c = self._counts
+        if self._phase == "train":
+            c.energy_evals_train += n_energy
+            c.grad_evals_train += n_grad
+        else:
+            c.energy_evals_sample += n_energy
+            c.grad_evals_sample += n_grad
+
+    def _rows(self, x: torch.Tensor) -> int:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a torch.Tensor of shape [n, {self.dim}], got {type(x)}")
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"expected a tensor of shape [n, {self.dim}], got {tuple(x.shape)}")
+        return int(x.shape[0])
+
+    # ----------------------------------------------------------------- evaluations
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Energies E(x) in kT, shape [n]; charged n energy evaluations."""
+        self._charge(self._rows(x), 0)
+        with torch.no_grad():
+            return _RAW[self].energy(x.detach()).detach()
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores -∇E(x), shape [n, d]; charged n gradient evaluations."""
+        self._charge(0, self._rows(x))
+        return _RAW[self].score(x.detach()).detach()
+
+    def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both E(x) [n] and -∇E(x) [n, d]; charged n energy and n gradient evaluations."""
+        n = self._rows(x)
+        self._charge(n, n)
+        raw = _RAW[self]
+        e, s = raw.energy_and_score(x.detach())
+        return e.detach(), s.detach()
+
+    def __repr__(self) -> str:
+        return f"Counter({self.name!r}, dim={self.dim}, phase={self._phase!r}, {self._counts})"
+
+    def __reduce__(self):  # pickling would copy the target out of reach of the counts
+        raise TypeError("a Counter cannot be pickled")
+
+
+@contextmanager
+def charging(counter: Counter, phase: str) -> Iterator[Counter]:
+    """Charge the counter's evaluations to ``phase`` inside the block (used by the runner)."""
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASES)}")
+    previous = counter._phase
+    counter._phase = phase
+    try:
+        yield counter
+    finally:
+        counter._phase = previous
