@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
+from boltzbench.targets.base import BaseTarget
 
 from boltzbench.protocols import MetricSpec
 from boltzbench.registry import register_target
-from boltzbench.targets.base import BaseTarget
 
 
 @register_target("banana")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from boltzbench.targets.reference import Reference, get_reference
 
 from boltzbench.protocols import MetricSpec
-from boltzbench.targets.reference import Reference, get_reference
 
 
 class BaseTarget:

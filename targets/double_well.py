@@ -7,11 +7,11 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from boltzbench.targets.base import BaseTarget
 from scipy import integrate
 
 from boltzbench.protocols import MetricSpec
 from boltzbench.registry import register_target
-from boltzbench.targets.base import BaseTarget
 
 _A, _B, _C = -0.5, -6.0, 1.0  # E1(x1) = C x1^4 + B x1^2 + A x1
 # Rejection proposal for x1: 0.2 N(-1.7, 0.5²) + 0.8 N(1.7, 0.5²) (as gfn-diffusion).
@@ -56,12 +56,24 @@ class DoubleWell(BaseTarget):
     def _x1_moments(self) -> tuple[float, float, float, float]:
         """(Z_x1, E[x1], E[x1²], P(x1 > 0)) by quadrature."""
         f = lambda t, k: t**k * math.exp(-_e1(t))
-        z = sum(integrate.quad(f, a, b, args=(0,), epsabs=0, epsrel=1e-13)[0]
-                for a, b in ((-np.inf, 0), (0, np.inf)))
-        m1 = sum(integrate.quad(f, a, b, args=(1,), epsabs=0, epsrel=1e-13)[0]
-                 for a, b in ((-np.inf, 0), (0, np.inf))) / z
-        m2 = sum(integrate.quad(f, a, b, args=(2,), epsabs=0, epsrel=1e-13)[0]
-                 for a, b in ((-np.inf, 0), (0, np.inf))) / z
+        z = sum(
+            integrate.quad(f, a, b, args=(0,), epsabs=0, epsrel=1e-13)[0]
+            for a, b in ((-np.inf, 0), (0, np.inf))
+        )
+        m1 = (
+            sum(
+                integrate.quad(f, a, b, args=(1,), epsabs=0, epsrel=1e-13)[0]
+                for a, b in ((-np.inf, 0), (0, np.inf))
+            )
+            / z
+        )
+        m2 = (
+            sum(
+                integrate.quad(f, a, b, args=(2,), epsabs=0, epsrel=1e-13)[0]
+                for a, b in ((-np.inf, 0), (0, np.inf))
+            )
+            / z
+        )
         right = integrate.quad(f, 0, np.inf, args=(0,), epsabs=0, epsrel=1e-13)[0] / z
         return z, m1, m2, right
 

@@ -1,0 +1,217 @@
+"""One cell of a grid: (target, method + config, seed, budget), and how it is executed.
+
+:func:`execute_cell` runs in the cell's own process (see :mod:`boltzbench.runner`): it
+builds the target and the method, hands the method a :class:`~boltzbench.counter.Counter`
+(never the raw target), runs ``fit`` under the ``train`` phase and ``sample`` under the
+``sample`` phase, validates the samples, and scores them against the frozen reference.
+It never raises for a method's fault: the record's ``status`` and ``error`` say what
+went wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from boltzbench.counter import BudgetExceeded, Counter, Counts, charging
+from boltzbench.floors import noise_floors
+from boltzbench.protocols import build_method, config_hash
+from boltzbench.registry import METHODS, METRICS, TARGETS
+
+SCHEMA_VERSION = 1
+STATUSES = (
+    "ok",
+    "failed",
+    "budget_exceeded",
+    "invalid_samples",
+    "timeout",
+    "crashed",
+    "metric_failed",
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work; its results go to one JSON file named by :attr:`cell_id`.
+
+    Attributes:
+        suite: the suite name written into the results.
+        target, method: registered names.
+        seed: the method's seed.
+        params: config overrides as sorted (name, value) pairs.
+        config: the method's full resolved config (filled by :func:`resolve`).
+        budget: evaluation budget (energy + gradient evaluations) or None.
+        n_samples: samples asked for; None means the target's ``metric_spec.n_eval``.
+        label: display name in the results (defaults to ``method``).
+        metrics: metric names to compute.
+    """
+
+    suite: str
+    target: str
+    method: str
+    seed: int
+    params: tuple[tuple[str, Any], ...] = ()
+    config: tuple[tuple[str, Any], ...] = ()
+    budget: int | None = None
+    n_samples: int | None = None
+    label: str | None = None
+    metrics: tuple[str, ...] = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2")
+
+    @property
+    def name(self) -> str:
+        """The method's display name."""
+        return self.label or self.method
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.method, dict(self.config))
+
+    @property
+    def cell_id(self) -> str:
+        """File-safe unique id: target, label, hash of config/budget/n, seed."""
+        h = config_hash(
+            self.method,
+            {
+                "config": dict(self.config),
+                "budget": self.budget,
+                "n": self.n_samples,
+                "metrics": list(self.metrics),
+            },
+        )[:10]
+        return f"{self.target}__{self.name}__{h}__seed{self.seed}"
+
+
+def resolve(cell: Cell) -> Cell:
+    """Fill in the method's full config; raises on unknown names or parameters."""
+    TARGETS.get(cell.target)
+    for name in cell.metrics:
+        METRICS.get(name)
+    _, config = build_method(METHODS.get(cell.method), dict(cell.params))
+    return Cell(**{**cell.__dict__, "config": tuple(sorted(config.items()))})
+
+
+class InvalidSamples(ValueError):
+    """The method returned something that is not n finite float samples of dimension d."""
+
+
+def validate_samples(samples: Any, n: int, dim: int) -> torch.Tensor:
+    """Check the method's output; return it as a detached float32 CPU tensor."""
+    if not isinstance(samples, torch.Tensor):
+        raise InvalidSamples(f"sample() returned {type(samples).__name__}, not a torch.Tensor")
+    if not samples.is_floating_point():
+        raise InvalidSamples(f"sample() returned dtype {samples.dtype}, not a float dtype")
+    if tuple(samples.shape) != (n, dim):
+        raise InvalidSamples(f"sample() returned shape {tuple(samples.shape)}, expected {(n, dim)}")
+    samples = samples.detach().to("cpu", torch.float32)
+    bad = int((~torch.isfinite(samples)).any(dim=1).sum())
+    if bad:
+        raise InvalidSamples(f"{bad} of {n} samples contain NaN or inf")
+    return samples
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:500]
+
+
+def base_record(cell: Cell, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The fields every record has, before anything runs."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "cell_id": cell.cell_id,
+        "suite": cell.suite,
+        "target": cell.target,
+        "method": cell.name,
+        "method_registry_name": cell.method,
+        "seed": cell.seed,
+        "budget": cell.budget,
+        "params": dict(cell.params),
+        "config": dict(cell.config),
+        "config_hash": cell.config_hash,
+        "status": "failed",
+        "error": "",
+        "counts": Counts().as_dict(),
+        "train_seconds": None,
+        "sample_seconds": None,
+        "n_samples": None,
+        "metrics": {},
+        "floors": {},
+        "metric_versions": {},
+        "diagnostics": {},
+        **provenance,
+    }
+
+
+def execute_cell(
+    cell: Cell, provenance: dict[str, Any]
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Run one cell in this process. Returns (record, samples as [n, d] float32 or None)."""
+    record = base_record(cell, provenance)
+    started = time.time()
+    samples = None
+    counter = None
+    try:
+        target = TARGETS.get(cell.target)()
+        method, _ = build_method(METHODS.get(cell.method), dict(cell.params))
+        n = cell.n_samples or target.metric_spec.n_eval
+        record["n_samples"] = n
+        counter = Counter(target, budget=cell.budget)
+        torch.manual_seed(cell.seed)  # for methods that (against advice) use global RNG
+        t0 = time.perf_counter()
+        with charging(counter, "train"):
+            method.fit(counter, seed=cell.seed)
+        record["train_seconds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with charging(counter, "sample"):
+            raw = method.sample(n)
+        record["sample_seconds"] = time.perf_counter() - t0
+        samples = validate_samples(raw, n, target.dim)
+        record["status"] = "ok"
+    except BudgetExceeded as exc:
+        record["status"], record["error"] = "budget_exceeded", _one_line(exc)
+    except InvalidSamples as exc:
+        record["status"], record["error"] = "invalid_samples", _one_line(exc)
+    except Exception as exc:
+        record["status"], record["error"] = "failed", _one_line(exc)
+        record["traceback"] = traceback.format_exc(limit=20)
+    if counter is not None:
+        record["counts"] = counter.counts.as_dict()
+    diagnostics = getattr(locals().get("method"), "diagnostics", None)
+    if callable(diagnostics):
+        try:
+            record["diagnostics"] = {k: float(v) for k, v in dict(diagnostics()).items()}
+        except Exception as exc:
+            record["diagnostics"] = {"error": _one_line(exc)}
+    if samples is not None:
+        _score(cell, target, samples, record)
+    record["wall_seconds"] = time.time() - started
+    return record, None if samples is None else samples.numpy()
+
+
+def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any]) -> None:
+    reference = target.reference().samples
+    errors = []
+    for name in cell.metrics:
+        fn = METRICS.get(name)
+        record["metric_versions"][name] = fn.version
+        try:
+            value = float(fn(samples, reference, target))
+            record["metrics"][name] = value if math.isfinite(value) else None
+            if not math.isfinite(value):
+                errors.append(f"{name}: not finite")
+        except Exception as exc:
+            record["metrics"][name] = None
+            errors.append(f"{name}: {_one_line(exc)}")
+    try:
+        record["floors"] = noise_floors(target, list(cell.metrics), samples.shape[0])
+    except Exception as exc:
+        errors.append(f"floors: {_one_line(exc)}")
+    if errors:
+        record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]

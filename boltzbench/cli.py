@@ -1,0 +1,261 @@
+"""The ``boltzbench`` command line: ``list``, ``run`` and ``report``.
+
+User mistakes (unknown names, bad option values, broken plugins) print one line to stderr
+and exit with status 2; nothing is written. ``run`` exits 0 when every cell is ok, and
+100 + the number of failed cells (at most 200) otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from boltzbench.registry import (
+    METHODS,
+    METRICS,
+    TARGETS,
+    PluginError,
+    UnknownNameError,
+    load_plugin,
+)
+
+EXIT_USAGE = 2
+EXIT_FAILED_BASE = 100
+
+
+class UsageError(Exception):
+    """A mistake in the command line; reported in one line, exit status 2."""
+
+
+def _names(text: str, option: str) -> list[str]:
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise UsageError(f"{option}: expected a comma-separated list of names, got {text!r}")
+    return items
+
+
+def _seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' (inclusive) or a mix."""
+    seeds: list[int] = []
+    for part in _names(text, "--seeds"):
+        try:
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                lo_i, hi_i = int(lo), int(hi)
+                if hi_i < lo_i:
+                    raise ValueError
+                seeds.extend(range(lo_i, hi_i + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise UsageError(
+                f"--seeds: {part!r} is not a non-negative integer or range like 0-4"
+            ) from None
+    if any(s < 0 for s in seeds):
+        raise UsageError("--seeds: seeds must be non-negative")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds: repeated seed in {text!r}")
+    return seeds
+
+
+def _positive_int(option: str, text: str, allow_sci: bool = False) -> int:
+    try:
+        value = float(text) if allow_sci else int(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected a positive integer, got {text!r}") from None
+    if value != int(value) or value <= 0:
+        raise UsageError(f"{option}: expected a positive integer, got {text!r}")
+    return int(value)
+
+
+def _params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``method.key=value`` pairs; values are Python literals (numbers, strings, lists)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UsageError(f"--param: expected METHOD.KEY=VALUE, got {item!r}")
+        lhs, raw = item.split("=", 1)
+        method, key = lhs.split(".", 1)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.setdefault(method, {})[key] = value
+    return out
+
+
+def _load_plugins(plugins: list[str]) -> None:
+    for plugin in plugins:
+        load_plugin(plugin)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from boltzbench.suites import SUITES
+
+    _load_plugins(args.plugin)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "methods": METHODS.names(),
+                    "targets": TARGETS.names(),
+                    "metrics": METRICS.names(),
+                    "suites": sorted(SUITES),
+                },
+                indent=1,
+            )
+        )
+        return 0
+    print("methods:")
+    for name in METHODS.names():
+        print(f"  {name:<16} {_summary(METHODS.get(name))}")
+    print("targets:")
+    for name in TARGETS.names():
+        t = TARGETS.get(name)
+        print(f"  {name:<16} dim={getattr(t, 'dim', '?'):<4} {_summary(t)}")
+    print("metrics:")
+    for name in METRICS.names():
+        m = METRICS.get(name)
+        print(f"  {name:<16} v{m.version:<4} {_summary(m)}")
+    print("suites:")
+    for name, suite in sorted(SUITES.items()):
+        print(f"  {name:<16} {suite.description}")
+    return 0
+
+
+def _summary(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from boltzbench.report import build_report
+    from boltzbench.runner import run_cells
+    from boltzbench.suites import expand, get_suite
+
+    _load_plugins(args.plugin)
+    suite = get_suite(args.suite)
+    try:
+        cells = expand(
+            suite,
+            methods=_names(args.methods, "--methods") if args.methods else None,
+            targets=_names(args.targets, "--targets") if args.targets else None,
+            seeds=_seeds(args.seeds) if args.seeds else None,
+            params=_params(args.param),
+            budget=_positive_int("--budget", args.budget, True) if args.budget else None,
+            n_samples=_positive_int("--n-samples", args.n_samples) if args.n_samples else None,
+            metrics=_names(args.metrics, "--metrics") if args.metrics else None,
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, UnknownNameError):
+            raise
+        raise UsageError(str(exc)) from None
+    if args.jobs < 1:
+        raise UsageError(f"--jobs: expected a positive integer, got {args.jobs}")
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    out = Path(args.out or Path("results") / suite.name)
+    print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
+    summary = run_cells(
+        cells,
+        out,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        force=args.force,
+        retry_failed=args.retry_failed,
+        plugins=args.plugin,
+        progress=not args.no_progress,
+    )
+    print(
+        f"boltzbench: {summary.total} cells: {summary.ok} ran ok, {len(summary.failed)} failed, "
+        f"{summary.skipped} already done (skipped)",
+        file=sys.stderr,
+    )
+    if not args.no_report:
+        paths = build_report(out)
+        print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    failed = len(summary.failed)
+    return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from boltzbench.report import build_report
+
+    _load_plugins(args.plugin)
+    out = Path(args.dir)
+    if not (out / "cells").is_dir():
+        raise UsageError(f"{out} has no cells/ folder: not a boltzbench results folder")
+    paths = build_report(out)
+    print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boltzbench",
+        description="Benchmark samplers of Boltzmann distributions: quality and energy cost.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    plugin_help = "a plugin .py file or importable module to load first (repeatable)"
+
+    p = sub.add_parser("list", help="show the registered methods, targets, metrics and suites")
+    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
+    p.add_argument("--json", action="store_true", help="print the names as JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a grid of cells and write the report")
+    p.add_argument("--suite", default="quick", help="suite to run (default: quick)")
+    p.add_argument("--methods", help="comma-separated methods (default: the suite's)")
+    p.add_argument("--targets", help="comma-separated targets (default: the suite's)")
+    p.add_argument("--seeds", help="seeds, e.g. 0,1,2 or 0-4 (default: the suite's)")
+    p.add_argument("--metrics", help="comma-separated metrics (default: the suite's)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="override a method's config value (repeatable)",
+    )
+    p.add_argument("--budget", help="energy+gradient evaluation budget per cell (e.g. 1e6)")
+    p.add_argument("--n-samples", help="samples per cell (default: the target's n_eval)")
+    p.add_argument("--out", help="results folder (default: results/<suite>)")
+    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel (default: 1)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds per cell before it is killed (default: 1800)",
+    )
+    p.add_argument("--force", action="store_true", help="recompute cells that are done")
+    p.add_argument("--retry-failed", action="store_true", help="recompute failed cells")
+    p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="rebuild CSVs, plots and LEADERBOARD.md from cell files")
+    p.add_argument("dir", help="a results folder written by 'boltzbench run'")
+    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, UnknownNameError, PluginError) as exc:
+        print(f"boltzbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("boltzbench: interrupted; finished cells are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

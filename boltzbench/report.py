@@ -1,0 +1,380 @@
+"""From cell files to ``runs.csv``, ``leaderboard.csv``, plots and ``LEADERBOARD.md``.
+
+Everything here is derived from ``DIR/cells/*.json`` (and the samples they point to), so
+``boltzbench report DIR`` rebuilds it at any time; nothing is edited by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from boltzbench.io import atomic_write_bytes
+from boltzbench.registry import METRICS, TARGETS, UnknownNameError
+from boltzbench.runner import load_record
+
+COUNT_COLUMNS = [
+    "energy_evals_train",
+    "grad_evals_train",
+    "energy_evals_sample",
+    "grad_evals_sample",
+]
+BASE_COLUMNS = [
+    "suite",
+    "target",
+    "method",
+    "seed",
+    "status",
+    "error",
+    *COUNT_COLUMNS,
+    "train_seconds",
+    "sample_seconds",
+    "n_samples",
+]
+PROVENANCE_COLUMNS = [
+    "budget",
+    "config_hash",
+    "config",
+    "metric_version",
+    "git_sha",
+    "torch_version",
+    "device",
+    "cell_id",
+]
+
+
+def load_runs(out_dir: Path) -> pd.DataFrame:
+    """One wide row per cell record in ``out_dir/cells`` (unreadable files are skipped)."""
+    rows = []
+    for path in sorted(Path(out_dir, "cells").glob("*.json")):
+        record = load_record(path)
+        if record is None:
+            continue
+        row: dict[str, Any] = {k: record.get(k) for k in BASE_COLUMNS if k not in COUNT_COLUMNS}
+        row.update(record.get("counts", {}))
+        for name, value in record.get("metrics", {}).items():
+            row[name] = value
+        for name, value in record.get("floors", {}).items():
+            row[f"{name}_floor"] = value
+        for name, value in record.get("diagnostics", {}).items():
+            row[f"diag_{name}"] = value
+        row["budget"] = record.get("budget")
+        row["config_hash"] = record.get("config_hash")
+        row["config"] = json.dumps(record.get("config", {}), sort_keys=True)
+        versions = record.get("metric_versions", {})
+        row["metric_version"] = ";".join(f"{k}={v}" for k, v in sorted(versions.items()))
+        for key in ("git_sha", "torch_version", "device", "cell_id", "samples_file"):
+            row[key] = record.get(key)
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=BASE_COLUMNS + PROVENANCE_COLUMNS)
+    df = pd.DataFrame(rows)
+    metric_cols = metric_columns(df)
+    floor_cols = [f"{m}_floor" for m in metric_cols if f"{m}_floor" in df]
+    diag_cols = sorted(c for c in df.columns if c.startswith("diag_"))
+    order = BASE_COLUMNS + metric_cols + floor_cols + diag_cols + PROVENANCE_COLUMNS
+    order += [c for c in df.columns if c not in order]
+    df = df.reindex(columns=order)
+    return df.sort_values(["target", "method", "seed"], kind="stable").reset_index(drop=True)
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """Metric columns present in a runs table, built-ins first."""
+    skip = set(BASE_COLUMNS) | set(PROVENANCE_COLUMNS) | {"samples_file"}
+    cols = [
+        c
+        for c in df.columns
+        if c not in skip and not c.endswith("_floor") and not c.startswith("diag_")
+    ]
+    first = [m for m in ("mean_error", "cov_error", "mmd", "w2", "sliced_w2") if m in cols]
+    return first + sorted(c for c in cols if c not in first)
+
+
+def _lower_is_better(metric: str) -> bool:
+    try:
+        return bool(getattr(METRICS.get(metric), "lower_is_better", True))
+    except UnknownNameError:
+        return True
+
+
+def _interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and a Student-t 95% interval over seeds (NaN bounds with fewer than 2)."""
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """Tidy table: one row per (target, method, metric) with mean, 95% interval over seeds,
+    noise floor, rank within the target (1 = best; a method with any failed cell ranks
+    last) and the mean rank over targets."""
+    columns = [
+        "suite",
+        "target",
+        "method",
+        "metric",
+        "n_seeds",
+        "n_ok",
+        "mean",
+        "low",
+        "high",
+        "floor",
+        "within_floor",
+        "rank",
+        "mean_rank",
+    ]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for metric in metric_columns(runs):
+        for (target, method), group in runs.groupby(["target", "method"], sort=True):
+            ok = group[group["status"] == "ok"]
+            mean, low, high = _interval(ok[metric].to_numpy(dtype=float))
+            floor_col = f"{metric}_floor"
+            floor = float(ok[floor_col].mean()) if floor_col in ok and len(ok) else math.nan
+            rows.append(
+                {
+                    "suite": ",".join(sorted(set(group["suite"].astype(str)))),
+                    "target": target,
+                    "method": method,
+                    "metric": metric,
+                    "n_seeds": len(group),
+                    "n_ok": len(ok),
+                    "mean": mean,
+                    "low": low,
+                    "high": high,
+                    "floor": floor,
+                    "within_floor": bool(
+                        np.isfinite(floor)
+                        and np.isfinite(mean)
+                        and (low if np.isfinite(low) else mean) <= floor
+                    ),
+                }
+            )
+    table = pd.DataFrame(rows)
+    ranks = []
+    for (_, metric), group in table.groupby(["target", "metric"], sort=False):
+        sign = 1.0 if _lower_is_better(metric) else -1.0
+        failed = (group["n_ok"] < group["n_seeds"]) | ~np.isfinite(group["mean"])
+        key = np.where(failed, np.inf, sign * group["mean"].to_numpy(dtype=float))
+        ranks.append(pd.Series(pd.Series(key, index=group.index).rank(method="min")))
+    table["rank"] = pd.concat(ranks).astype(int)
+    table["mean_rank"] = table.groupby(["method", "metric"])["rank"].transform("mean")
+    return table[columns].sort_values(["metric", "target", "rank", "method"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- plots
+def _palette(methods: list[str]) -> dict[str, Any]:
+    import seaborn as sns
+
+    colours = sns.color_palette("tab10", max(10, len(methods)))
+    return {m: colours[i] for i, m in enumerate(sorted(methods))}
+
+
+def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
+    """One panel per metric: methods × targets, coloured by rank, annotated with the mean."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if board.empty:
+        return None
+    present = set(board["metric"])
+    metrics = [m for m in ("mean_error", "cov_error", "mmd", "w2", "sliced_w2") if m in present]
+    metrics += sorted(present - set(metrics))
+    n_methods = board["method"].nunique()
+    n_targets = board["target"].nunique()
+    n_cols = min(3, len(metrics))
+    n_rows = math.ceil(len(metrics) / n_cols)
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        squeeze=False,
+        figsize=(max(3.5, 1.3 * n_targets + 1.8) * n_cols, (0.45 * n_methods + 1.6) * n_rows),
+    )
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
+        sub = board[board["metric"] == metric]
+        rank = sub.pivot(index="method", columns="target", values="rank")
+        value = sub.pivot(index="method", columns="target", values="mean")
+        annot = value.map(lambda v: "failed" if not np.isfinite(v) else f"{v:.3g}")
+        sns.heatmap(
+            rank,
+            annot=annot,
+            fmt="",
+            cmap="RdYlGn_r",
+            cbar=False,
+            ax=ax,
+            vmin=1,
+            vmax=max(2, n_methods),
+            linewidths=0.5,
+        )
+        ax.set_title(f"{metric} (colour: rank)")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str) -> Path | None:
+    """Samples (seed with the lowest number) of each method over energy contours of a 2-D
+    target, next to the reference set."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    try:
+        target = TARGETS.get(target_name)()
+    except UnknownNameError:
+        return None
+    if target.dim != 2:
+        return None
+    sub = runs[(runs["target"] == target_name) & (runs["status"] == "ok")]
+    panels: list[tuple[str, np.ndarray]] = [("reference", target.reference().samples.numpy())]
+    for method, group in sub.sort_values("seed").groupby("method", sort=True):
+        file = group.iloc[0]["samples_file"]
+        if isinstance(file, str) and (out_dir / file).is_file():
+            panels.append(
+                (
+                    f"{method} (seed {group.iloc[0]['seed']})",
+                    np.load(out_dir / file, allow_pickle=False),
+                )
+            )
+    if target.box is not None:
+        (x0, x1), (y0, y1) = target.box
+    else:
+        lo, hi = np.percentile(panels[0][1], [0.5, 99.5], axis=0)
+        (x0, x1), (y0, y1) = (lo[0], hi[0]), (lo[1], hi[1])
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+    grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    with torch.no_grad():
+        energy = target.energy(grid).numpy().reshape(gx.shape)
+    levels = np.quantile(energy, np.linspace(0.0, 0.6, 12))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.3), squeeze=False)
+    colours = _palette([name.split(" ")[0] for name, _ in panels[1:]])
+    for ax, (name, xs) in zip(axes[0], panels, strict=True):
+        ax.contour(gx, gy, energy, levels=np.unique(levels), colors="0.6", linewidths=0.6)
+        shown = xs[:2000]
+        colour = "0.2" if name == "reference" else colours[name.split(" ")[0]]
+        ax.scatter(shown[:, 0], shown[:, 1], s=1.5, alpha=0.5, color=colour)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_title(name, fontsize=9)
+    fig.suptitle(f"{target_name}: samples over energy contours", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+# --------------------------------------------------------------------------- markdown
+def _fmt(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "failed"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} [{low:.3g}, {high:.3g}]"
+
+
+def leaderboard_markdown(
+    runs: pd.DataFrame, board: pd.DataFrame, plots: list[Path], out_dir: Path
+) -> str:
+    """The LEADERBOARD.md text: one table per target, then the plots."""
+    lines = [
+        "# Leaderboard",
+        "",
+        "Generated by `boltzbench report` from the cell files; do not edit by hand.",
+        "Each value: mean over seeds [95% t-interval]. `floor`: the same metric for an "
+        "exact sampler at the same sample size (mean of independent exact sets). "
+        "Evaluations: mean per cell, energy values / gradients, train + sample.",
+        "",
+    ]
+    if runs.empty:
+        return "\n".join(lines + ["No finished cells yet.", ""])
+    metrics = metric_columns(runs)
+    for target in sorted(board["target"].unique()):
+        sub = board[board["target"] == target]
+        lines += [
+            f"## {target}",
+            "",
+            "| method | ok/seeds | " + " | ".join(metrics) + " | energy evals | grad evals |",
+            "|---" * (len(metrics) + 4) + "|",
+        ]
+        order = (
+            sub[sub["metric"] == metrics[0]].sort_values(["rank", "method"])["method"]
+            if metrics
+            else sorted(sub["method"].unique())
+        )
+        for method in order:
+            cells = runs[(runs["target"] == target) & (runs["method"] == method)]
+            m = sub[sub["method"] == method].set_index("metric")
+            values = [_fmt(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"]) for k in metrics]
+            energy = cells["energy_evals_train"].mean() + cells["energy_evals_sample"].mean()
+            grads = cells["grad_evals_train"].mean() + cells["grad_evals_sample"].mean()
+            n_ok = int((cells["status"] == "ok").sum())
+            lines.append(
+                f"| {method} | {n_ok}/{len(cells)} | "
+                + " | ".join(values)
+                + f" | {energy:.3g} | {grads:.3g} |"
+            )
+        floors = [f"{sub[sub['metric'] == k]['floor'].mean():.4g}" for k in metrics]
+        lines += ["| *floor (exact sampler)* | | " + " | ".join(floors) + " | 0 | 0 |", ""]
+        failures = runs[(runs["target"] == target) & (runs["status"] != "ok")]
+        for _, row in failures.iterrows():
+            lines.append(
+                f"- failed: {row['method']} seed {row['seed']}: {row['status']}: {row['error']}"
+            )
+        if len(failures):
+            lines.append("")
+    lines += ["## Plots", ""]
+    for plot in plots:
+        lines += [f"![{plot.stem}]({plot.relative_to(out_dir).as_posix()})", ""]
+    return "\n".join(lines)
+
+
+def build_report(out_dir: Path) -> list[Path]:
+    """Write runs.csv, leaderboard.csv, plots/*.png and LEADERBOARD.md into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir = Path(out_dir)
+    runs = load_runs(out_dir)
+    board = leaderboard(runs)
+    written = []
+    runs_csv, board_csv = out_dir / "runs.csv", out_dir / "leaderboard.csv"
+    atomic_write_bytes(
+        runs_csv, runs.drop(columns=["samples_file"], errors="ignore").to_csv(index=False).encode()
+    )
+    atomic_write_bytes(board_csv, board.to_csv(index=False).encode())
+    written += [runs_csv, board_csv]
+    plots: list[Path] = []
+    plot_dir = out_dir / "plots"
+    if not board.empty:
+        heat = plot_heatmap(board, plot_dir / "heatmap.png")
+        plots += [heat] if heat else []
+        for target in sorted(runs["target"].unique()):
+            p = plot_samples(runs, out_dir, plot_dir / f"samples_{target}.png", target)
+            plots += [p] if p else []
+    md = out_dir / "LEADERBOARD.md"
+    atomic_write_bytes(md, leaderboard_markdown(runs, board, plots, out_dir).encode())
+    return written + plots + [md]

@@ -1,0 +1,126 @@
+"""Named suites: which targets, methods (with configs) and seeds make a leaderboard.
+
+A suite is data, not code: :class:`Suite` lists targets and :class:`MethodEntry` items;
+:func:`expand` turns it (with the command line's selections) into cells. Per-target
+config overrides are allowed, and they show in every result row's ``config`` column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from boltzbench.cells import Cell, resolve
+from boltzbench.metrics import DEFAULT_METRICS
+from boltzbench.registry import UnknownNameError
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A method in a suite: registry name, config overrides, optional display label, and
+    overrides per target (merged over ``params``)."""
+
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    per_target: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def params_for(self, target: str) -> dict[str, Any]:
+        return {**self.params, **self.per_target.get(target, {})}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named grid."""
+
+    name: str
+    description: str
+    targets: tuple[str, ...]
+    methods: tuple[MethodEntry, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    budget: int | None = None
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+
+
+SUITES: dict[str, Suite] = {
+    "quick": Suite(
+        name="quick",
+        description="The three 2-D targets of the drifting paper, a few minutes on 2 CPU cores.",
+        targets=("gmm4", "double_well", "banana"),
+        methods=(MethodEntry("mala"),),
+        seeds=(0, 1, 2),
+    ),
+}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called ``name``; the error lists the known suites."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown suite {name!r}; known: {', '.join(sorted(SUITES))}"
+        ) from None
+
+
+def expand(
+    suite: Suite,
+    *,
+    methods: list[str] | None = None,
+    targets: list[str] | None = None,
+    seeds: list[int] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    budget: int | None = None,
+    n_samples: int | None = None,
+    metrics: list[str] | None = None,
+) -> list[Cell]:
+    """The suite's cells, with the given selections replacing the suite's own.
+
+    ``methods`` may name methods outside the suite (run with their defaults) and suite
+    labels; ``params`` maps a method name or label to config overrides applied on top.
+    Raises UnknownNameError / ValueError for unknown names or parameters.
+    """
+    entries = list(suite.methods)
+    if methods is not None:
+        by_key = {e.label or e.method: e for e in entries}
+        by_method = {}
+        for e in entries:
+            by_method.setdefault(e.method, []).append(e)
+        chosen: list[MethodEntry] = []
+        for name in methods:
+            if name in by_key:
+                chosen.append(by_key[name])
+            elif name in by_method:
+                chosen.extend(by_method[name])
+            else:
+                chosen.append(MethodEntry(name))
+        entries = chosen
+    params = params or {}
+    known_keys = {e.label or e.method for e in entries} | {e.method for e in entries}
+    for key in params:
+        if key not in known_keys:
+            raise ValueError(
+                f"--param names method {key!r}, which is not in this run; "
+                f"methods in this run: {', '.join(sorted(known_keys))}"
+            )
+    cells = []
+    for target in targets if targets is not None else suite.targets:
+        for entry in entries:
+            p = entry.params_for(target)
+            p.update(params.get(entry.method, {}))
+            if entry.label:
+                p.update(params.get(entry.label, {}))
+            for seed in seeds if seeds is not None else suite.seeds:
+                cell = Cell(
+                    suite=suite.name,
+                    target=target,
+                    method=entry.method,
+                    seed=int(seed),
+                    params=tuple(sorted(p.items())),
+                    budget=budget if budget is not None else suite.budget,
+                    n_samples=n_samples,
+                    label=entry.label,
+                    metrics=tuple(metrics) if metrics is not None else suite.metrics,
+                )
+                cells.append(resolve(cell))
+    return cells
