@@ -1,0 +1,48 @@
+"""Shared fixtures. The cache of references and floors goes to a per-session folder so
+tests never touch the user's cache (cell processes inherit it through the environment)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+_CACHE = tempfile.mkdtemp(prefix="boltzbench-test-cache-")
+os.environ["BOLTZBENCH_CACHE"] = _CACHE
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    return torch.Generator().manual_seed(1234)
+
+
+class Gaussian2D:
+    """A correlated 2-D Gaussian target N(μ, Σ) used by several tests."""
+
+    name = "gauss2d"
+    dim = 2
+    init_std = 3.0
+    mu = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    sigma = torch.tensor([[2.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
+
+    def energy(self, x):
+        d = x.to(torch.float64) - self.mu
+        return (0.5 * (d @ torch.linalg.inv(self.sigma) * d).sum(1)).to(x.dtype)
+
+    def score(self, x):
+        d = x.to(torch.float64) - self.mu
+        return (-(d @ torch.linalg.inv(self.sigma))).to(x.dtype)
+
+    def energy_and_score(self, x):
+        return self.energy(x), self.score(x)
+
+
+@pytest.fixture
+def gaussian2d() -> Gaussian2D:
+    return Gaussian2D()

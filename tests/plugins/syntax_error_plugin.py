@@ -1,0 +1,4 @@
+import boltzbench
+
+def broken(:
+    pass

@@ -1,0 +1,109 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def cli(*args, cwd=None, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "boltzbench", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_list_shows_everything():
+    out = cli("list")
+    assert out.returncode == 0, out.stderr
+    for name in ["mala", "gmm4", "double_well", "banana", "mean_error", "cov_error", "mmd", "w2",
+                 "sliced_w2", "quick"]:
+        assert name in out.stdout
+    names = json.loads(cli("list", "--json").stdout)
+    assert set(names["targets"]) >= {"gmm4", "double_well", "banana"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "nope"], "unknown method 'nope'; known: mala"),
+        (["--targets", "gmm4,nope"], "unknown target 'nope'; known: banana, double_well, gmm4"),
+        (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
+        (["--suite", "huge"], "unknown suite 'huge'; known: quick"),
+        (["--seeds", "0,x"], "--seeds: 'x' is not"),
+        (["--seeds", "0,0"], "--seeds: repeated seed"),
+        (["--budget", "-5"], "--budget: expected a positive integer"),
+        (["--budget", "1e3.5"], "--budget: expected a positive integer"),
+        (["--n-samples", "0"], "--n-samples: expected a positive integer"),
+        (["--param", "mala.bogus=1"], "unknown parameter(s) bogus for MALA; known: n_chains"),
+        (["--param", "mala"], "--param: expected METHOD.KEY=VALUE"),
+        (["--param", "hmc.step_size=1"], "--param names method 'hmc', which is not in this run"),
+        (["--plugin", "does_not_exist.py"], "plugin file 'does_not_exist.py' does not exist"),
+        (["--plugin", str(PLUGINS / "syntax_error_plugin.py")], "has a syntax error at line 3"),
+        (["--plugin", str(PLUGINS / "duplicate_plugin.py")],
+         "method 'mala' is already registered by boltzbench.baselines.mala.MALA"),
+        (["--plugin", "no.such.module"], "neither a .py file nor an importable module"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_and_write_nothing(tmp_path, args, message):
+    out = cli("run", "--out", str(tmp_path / "out"), *args)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("boltzbench: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_on_a_folder_without_cells_is_a_usage_error(tmp_path):
+    out = cli("report", str(tmp_path))
+    assert out.returncode == 2 and "not a boltzbench results folder" in out.stderr
+
+
+def test_run_grid_then_report(tmp_path):
+    out_dir = tmp_path / "grid"
+    out = cli("run", "--methods", "mala", "--targets", "gmm4,banana", "--seeds", "0,1",
+              "--out", str(out_dir), "--n-samples", "300", "--param", "mala.warmup=40",
+              "--param", "mala.n_chains=60", "--jobs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "cells: " in out.stderr  # progress bar
+    runs = pd.read_csv(out_dir / "runs.csv")
+    assert len(runs) == 4 and set(runs["status"]) == {"ok"}
+    for col in ["suite", "target", "method", "seed", "status", "error", "energy_evals_train",
+                "grad_evals_train", "energy_evals_sample", "grad_evals_sample", "train_seconds",
+                "sample_seconds", "n_samples", "mean_error", "cov_error", "mmd", "w2",
+                "sliced_w2", "mmd_floor", "config_hash", "metric_version", "git_sha",
+                "torch_version", "device"]:
+        assert col in runs.columns, col
+    assert (runs["energy_evals_train"] == 60 * 41).all()
+    assert (runs["energy_evals_sample"] == 60 * 10 * 5).all()  # 5 rounds of 10 thinning steps
+    board = pd.read_csv(out_dir / "leaderboard.csv")
+    assert set(board["metric"]) == {"mean_error", "cov_error", "mmd", "w2", "sliced_w2"}
+    assert (board["n_seeds"] == 2).all() and (board["rank"] == 1).all()
+    md = (out_dir / "LEADERBOARD.md").read_text()
+    assert "## gmm4" in md and "plots/heatmap.png" in md
+    for plot in ["heatmap", "samples_gmm4", "samples_banana"]:
+        assert (out_dir / "plots" / f"{plot}.png").stat().st_size > 5000
+    # rebuilding the report from the cell files gives the same tables
+    before = runs.copy()
+    (out_dir / "runs.csv").unlink()
+    rep = cli("report", str(out_dir))
+    assert rep.returncode == 0, rep.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out_dir / "runs.csv"), before)
+
+
+def test_failed_cells_set_the_exit_code(tmp_path):
+    out = cli("run", "--plugin", str(PLUGINS / "faulty_methods.py"), "--methods",
+              "test_noise,test_raises,test_nan", "--targets", "gmm4", "--seeds", "0",
+              "--n-samples", "100", "--out", str(tmp_path))
+    assert out.returncode == 100 + 2, out.stderr
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert sorted(runs["status"]) == ["failed", "invalid_samples", "ok"]
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    mmd = board[board["metric"] == "mmd"].set_index("method")
+    assert mmd.loc["test_noise", "rank"] == 1
+    assert mmd.loc["test_raises", "rank"] == 2 and mmd.loc["test_nan", "rank"] == 2
+    assert "failed: test_raises seed 0" in (tmp_path / "LEADERBOARD.md").read_text()

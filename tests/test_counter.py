@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from boltzbench.counter import BudgetExceeded, Counter, charging
+from boltzbench.targets.gmm import GMM4
+
+
+def test_batch_of_100_twice_is_charged_200():
+    c = Counter(GMM4())
+    x = torch.zeros(100, 2)
+    c.energy(x)
+    c.energy(x)
+    assert c.counts.energy_evals_train == 200
+    assert c.counts.grad_evals_train == 0
+
+
+def test_gradients_counted_separately():
+    c = Counter(GMM4())
+    x = torch.zeros(7, 2)
+    c.score(x)
+    assert (c.counts.energy_evals_train, c.counts.grad_evals_train) == (0, 7)
+    c.energy_and_score(x)
+    assert (c.counts.energy_evals_train, c.counts.grad_evals_train) == (7, 14)
+
+
+def test_phases_counted_separately():
+    c = Counter(GMM4())
+    x = torch.zeros(5, 2)
+    c.energy(x)
+    with charging(c, "sample"):
+        assert c.phase == "sample"
+        c.energy(x)
+        c.energy(x)
+        c.score(x)
+    assert c.phase == "train"
+    counts = c.counts
+    assert counts.energy_evals_train == 5
+    assert counts.energy_evals_sample == 10
+    assert counts.grad_evals_sample == 5
+    with pytest.raises(ValueError, match="unknown phase"):
+        with charging(c, "warmup"):
+            pass
+
+
+def test_budget_stops_before_evaluating():
+    c = Counter(GMM4(), budget=250)
+    x = torch.zeros(100, 2)
+    c.energy(x)
+    c.score(x)
+    with pytest.raises(BudgetExceeded, match="budget of 250"):
+        c.energy(x)
+    assert c.used == 200  # the refused call charged nothing
+    c.energy(x[:50])
+    assert c.remaining == 0
+
+
+def test_grad_cost_factor():
+    c = Counter(GMM4(), budget=100, grad_cost=3.0)
+    c.score(torch.zeros(30, 2))
+    assert c.used == 90
+    with pytest.raises(BudgetExceeded):
+        c.score(torch.zeros(4, 2))
+
+
+def test_values_match_target_and_are_detached():
+    t = GMM4()
+    c = Counter(t)
+    x = torch.randn(10, 2, requires_grad=True)
+    e = c.energy(x)
+    assert torch.allclose(e, t.energy(x.detach()))
+    assert not e.requires_grad  # no uncounted gradients by back-propagation
+    assert torch.allclose(c.score(x), t.score(x.detach()))
+
+
+def test_no_attribute_leads_to_the_raw_target():
+    t = GMM4()
+    c = Counter(t)
+    assert not hasattr(c, "__dict__")
+    for name in dir(c):
+        try:
+            value = getattr(c, name)
+        except AttributeError:
+            continue
+        assert value is not t
+        assert getattr(value, "__self__", None) is not t
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(c)
+
+
+def test_shape_is_checked():
+    c = Counter(GMM4())
+    with pytest.raises(ValueError, match=r"shape \[n, 2\]"):
+        c.energy(torch.zeros(3))
+    with pytest.raises(ValueError):
+        c.score(torch.zeros(3, 5))
+    assert c.used == 0
