@@ -12,15 +12,31 @@ PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 def cli(*args, cwd=None, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "boltzbench", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "boltzbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_list_shows_everything():
     out = cli("list")
     assert out.returncode == 0, out.stderr
-    for name in ["mala", "gmm4", "double_well", "banana", "mean_error", "cov_error", "mmd", "w2",
-                 "sliced_w2", "quick"]:
+    for name in [
+        "mala",
+        "gmm4",
+        "double_well",
+        "banana",
+        "mean_error",
+        "cov_error",
+        "mmd",
+        "w2",
+        "sliced_w2",
+        "quick",
+    ]:
         assert name in out.stdout
     names = json.loads(cli("list", "--json").stdout)
     assert set(names["targets"]) >= {"gmm4", "double_well", "banana"}
@@ -42,13 +58,18 @@ def test_list_shows_everything():
         (["--param", "mala"], "--param: expected METHOD.KEY=VALUE"),
         (["--param", "hmc.step_size=1"], "--param names method 'hmc', which is not in this run"),
         (["--plugin", "does_not_exist.py"], "plugin file 'does_not_exist.py' does not exist"),
-        (["--plugin", str(PLUGINS / "syntax_error_plugin.py")], "has a syntax error at line 3"),
-        (["--plugin", str(PLUGINS / "duplicate_plugin.py")],
-         "method 'mala' is already registered by boltzbench.baselines.mala.MALA"),
+        (["--plugin", "{syntax_error_plugin}"], "has a syntax error at line 3"),
+        (
+            ["--plugin", str(PLUGINS / "duplicate_plugin.py")],
+            "method 'mala' is already registered by boltzbench.baselines.mala.MALA",
+        ),
         (["--plugin", "no.such.module"], "neither a .py file nor an importable module"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2_and_write_nothing(tmp_path, args, message):
+    broken = tmp_path / "broken_plugin.py"
+    broken.write_text("import boltzbench\n\ndef broken(:\n    pass\n")
+    args = [a.replace("{syntax_error_plugin}", str(broken)) for a in args]
     out = cli("run", "--out", str(tmp_path / "out"), *args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
@@ -65,18 +86,55 @@ def test_report_on_a_folder_without_cells_is_a_usage_error(tmp_path):
 
 def test_run_grid_then_report(tmp_path):
     out_dir = tmp_path / "grid"
-    out = cli("run", "--methods", "mala", "--targets", "gmm4,banana", "--seeds", "0,1",
-              "--out", str(out_dir), "--n-samples", "300", "--param", "mala.warmup=40",
-              "--param", "mala.n_chains=60", "--jobs", "2")
+    out = cli(
+        "run",
+        "--methods",
+        "mala",
+        "--targets",
+        "gmm4,banana",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(out_dir),
+        "--n-samples",
+        "300",
+        "--param",
+        "mala.warmup=40",
+        "--param",
+        "mala.n_chains=60",
+        "--jobs",
+        "2",
+    )
     assert out.returncode == 0, out.stderr
     assert "cells: " in out.stderr  # progress bar
     runs = pd.read_csv(out_dir / "runs.csv")
     assert len(runs) == 4 and set(runs["status"]) == {"ok"}
-    for col in ["suite", "target", "method", "seed", "status", "error", "energy_evals_train",
-                "grad_evals_train", "energy_evals_sample", "grad_evals_sample", "train_seconds",
-                "sample_seconds", "n_samples", "mean_error", "cov_error", "mmd", "w2",
-                "sliced_w2", "mmd_floor", "config_hash", "metric_version", "git_sha",
-                "torch_version", "device"]:
+    for col in [
+        "suite",
+        "target",
+        "method",
+        "seed",
+        "status",
+        "error",
+        "energy_evals_train",
+        "grad_evals_train",
+        "energy_evals_sample",
+        "grad_evals_sample",
+        "train_seconds",
+        "sample_seconds",
+        "n_samples",
+        "mean_error",
+        "cov_error",
+        "mmd",
+        "w2",
+        "sliced_w2",
+        "mmd_floor",
+        "config_hash",
+        "metric_version",
+        "git_sha",
+        "torch_version",
+        "device",
+    ]:
         assert col in runs.columns, col
     assert (runs["energy_evals_train"] == 60 * 41).all()
     assert (runs["energy_evals_sample"] == 60 * 10 * 5).all()  # 5 rounds of 10 thinning steps
@@ -96,9 +154,21 @@ def test_run_grid_then_report(tmp_path):
 
 
 def test_failed_cells_set_the_exit_code(tmp_path):
-    out = cli("run", "--plugin", str(PLUGINS / "faulty_methods.py"), "--methods",
-              "test_noise,test_raises,test_nan", "--targets", "gmm4", "--seeds", "0",
-              "--n-samples", "100", "--out", str(tmp_path))
+    out = cli(
+        "run",
+        "--plugin",
+        str(PLUGINS / "faulty_methods.py"),
+        "--methods",
+        "test_noise,test_raises,test_nan",
+        "--targets",
+        "gmm4",
+        "--seeds",
+        "0",
+        "--n-samples",
+        "100",
+        "--out",
+        str(tmp_path),
+    )
     assert out.returncode == 100 + 2, out.stderr
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert sorted(runs["status"]) == ["failed", "invalid_samples", "ok"]

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from boltzbench.targets.gmm import GMM4
 
 from boltzbench.counter import BudgetExceeded, Counter, charging
-from boltzbench.targets.gmm import GMM4
 
 
 def test_batch_of_100_twice_is_charged_200():

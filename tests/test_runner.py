@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -6,8 +7,6 @@ from boltzbench.cells import Cell, resolve
 from boltzbench.registry import load_plugin
 from boltzbench.runner import run_cells
 from boltzbench.suites import SUITES, expand
-
-from pathlib import Path
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 
@@ -20,8 +19,12 @@ def _plugins():
 
 
 def cells_for(methods, targets=("gmm4",), seeds=(0,), n=200, **kw):
-    return [resolve(Cell(suite="test", target=t, method=m, seed=s, n_samples=n, **kw))
-            for t in targets for m in methods for s in seeds]
+    return [
+        resolve(Cell(suite="test", target=t, method=m, seed=s, n_samples=n, **kw))
+        for t in targets
+        for m in methods
+        for s in seeds
+    ]
 
 
 def records(out):
@@ -36,7 +39,9 @@ def test_failures_are_isolated_to_their_cells(tmp_path):
     assert by_method["test_noise"]["status"] == "ok"
     assert by_method["test_noise"]["metrics"]["mmd"] > 0
     assert by_method["test_raises"]["status"] == "failed"
-    assert by_method["test_raises"]["error"] == "RuntimeError: deliberate failure with a second line"
+    assert (
+        by_method["test_raises"]["error"] == "RuntimeError: deliberate failure with a second line"
+    )
     assert by_method["test_nan"]["status"] == "invalid_samples"
     assert "NaN" in by_method["test_nan"]["error"]
     assert by_method["test_wrong_shape"]["status"] == "invalid_samples"
@@ -59,8 +64,13 @@ def test_timeout_and_budget(tmp_path):
 
 
 def test_resume_computes_nothing_and_force_recomputes(tmp_path):
-    cells = expand(SUITES["quick"], targets=["gmm4"], seeds=[0, 1], n_samples=200,
-                   params={"mala": {"warmup": 50, "n_chains": 50}})
+    cells = expand(
+        SUITES["quick"],
+        targets=["gmm4"],
+        seeds=[0, 1],
+        n_samples=200,
+        params={"mala": {"warmup": 50, "n_chains": 50}},
+    )
     first = run_cells(cells, tmp_path, progress=False)
     assert first.ran == 2 and first.ok == 2
     before = {k: v["wall_seconds"] for k, v in records(tmp_path).items()}
@@ -72,8 +82,13 @@ def test_resume_computes_nothing_and_force_recomputes(tmp_path):
 
 
 def test_same_seed_same_numbers(tmp_path):
-    cells = expand(SUITES["quick"], targets=["banana"], seeds=[0], n_samples=200,
-                   params={"mala": {"warmup": 30, "n_chains": 40}})
+    cells = expand(
+        SUITES["quick"],
+        targets=["banana"],
+        seeds=[0],
+        n_samples=200,
+        params={"mala": {"warmup": 30, "n_chains": 40}},
+    )
     run_cells(cells, tmp_path / "a", progress=False)
     run_cells(cells, tmp_path / "b", progress=False)
     (a,), (b,) = records(tmp_path / "a").values(), records(tmp_path / "b").values()

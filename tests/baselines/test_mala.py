@@ -1,6 +1,6 @@
 import torch
-
 from boltzbench.baselines.mala import MALA, MALAConfig
+
 from boltzbench.counter import Counter, charging
 
 

@@ -4,8 +4,6 @@ import numpy as np
 import ot
 import pytest
 import torch
-from scipy.optimize import linear_sum_assignment
-
 from boltzbench.metrics import (
     cov_error_value,
     mean_error_value,
@@ -14,6 +12,8 @@ from boltzbench.metrics import (
     sliced_w2_value,
     w2_exact,
 )
+from scipy.optimize import linear_sum_assignment
+
 from boltzbench.registry import METRICS
 
 
@@ -43,8 +43,9 @@ def test_mmd_matches_gaussian_closed_form():
     mu2 = np.array([0.5, -0.3])
     exact = mmd2_gaussians(np.zeros(d), 1.0, mu2, 0.8, ell, d)
     estimates = [
-        mmd2_unbiased(gauss(3000, d, seed=s), gauss(3000, d, torch.tensor(mu2), 0.8, seed=100 + s),
-                      ell)
+        mmd2_unbiased(
+            gauss(3000, d, seed=s), gauss(3000, d, torch.tensor(mu2), 0.8, seed=100 + s), ell
+        )
         for s in range(5)
     ]
     assert np.mean(estimates) == pytest.approx(exact, rel=0.05)
@@ -52,8 +53,9 @@ def test_mmd_matches_gaussian_closed_form():
 
 def test_mmd_is_unbiased_under_the_null():
     # E[MMD²_u] = 0 when both sides come from the same law; the biased V-statistic is > 0
-    values = [mmd2_unbiased(gauss(200, 2, seed=s), gauss(200, 2, seed=500 + s), 1.0)
-              for s in range(40)]
+    values = [
+        mmd2_unbiased(gauss(200, 2, seed=s), gauss(200, 2, seed=500 + s), 1.0) for s in range(40)
+    ]
     se = np.std(values) / math.sqrt(len(values))
     assert abs(np.mean(values)) < 4 * se
 
@@ -124,16 +126,18 @@ def test_sliced_w2_matches_pot():
     x, y = gauss(500, 2, seed=11), gauss(500, 2, 0.3, 1.2, seed=12)
     dirs = random_directions(50, 2, 3)
     ours = sliced_w2_value(x, y, dirs)
-    theirs = ot.sliced_wasserstein_distance(x.numpy(), y.numpy(), n_projections=50, p=2,
-                                            projections=dirs.numpy().T)
+    theirs = ot.sliced_wasserstein_distance(
+        x.numpy(), y.numpy(), n_projections=50, p=2, projections=dirs.numpy().T
+    )
     assert ours == pytest.approx(float(theirs), rel=1e-8)
 
 
 def test_sliced_w2_unequal_sizes_matches_pot():
     x, y = gauss(300, 2, seed=13), gauss(470, 2, 0.5, seed=14)
     dirs = random_directions(20, 2, 4)
-    theirs = ot.sliced_wasserstein_distance(x.numpy(), y.numpy(), n_projections=20, p=2,
-                                            projections=dirs.numpy().T)
+    theirs = ot.sliced_wasserstein_distance(
+        x.numpy(), y.numpy(), n_projections=20, p=2, projections=dirs.numpy().T
+    )
     assert sliced_w2_value(x, y, dirs) == pytest.approx(float(theirs), rel=1e-6)
 
 
@@ -145,7 +149,8 @@ def test_mean_and_cov_error_closed_form():
     sigma = torch.tensor([[1.0, 1.0], [1.0, 4.0]], dtype=torch.float64)
     assert cov_error_value(x, sigma) == pytest.approx(0.0, abs=1e-12)
     assert cov_error_value(x, torch.zeros(2, 2, dtype=torch.float64)) == pytest.approx(
-        math.sqrt(1 + 1 + 1 + 16))
+        math.sqrt(1 + 1 + 1 + 16)
+    )
 
 
 def test_metrics_are_permutation_invariant():

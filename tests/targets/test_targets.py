@@ -3,11 +3,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from boltzbench.metrics import median_bandwidth
+from boltzbench.targets.double_well import DoubleWell
 from scipy import integrate
 
-from boltzbench.metrics import median_bandwidth
 from boltzbench.registry import TARGETS
-from boltzbench.targets.double_well import DoubleWell
 
 NAMES = ["gmm4", "double_well", "banana"]
 
@@ -38,8 +38,11 @@ def test_score_is_minus_energy_gradient(target):
 
 
 def test_log_z_by_quadrature(target):
-    (x0, x1), (y0, y1) = {"gmm4": ((-4, 4), (-4, 4)), "double_well": ((-4, 4), (-9, 9)),
-                          "banana": ((-80, 80), (-30, 220))}[target.name]
+    (x0, x1), (y0, y1) = {
+        "gmm4": ((-4, 4), (-4, 4)),
+        "double_well": ((-4, 4), (-9, 9)),
+        "banana": ((-80, 80), (-30, 220)),
+    }[target.name]
 
     def density(y, x):
         pt = torch.tensor([[x, y]], dtype=torch.float64)
@@ -47,8 +50,9 @@ def test_log_z_by_quadrature(target):
 
     if target.name == "banana":  # integrate x2 analytically-shifted for accuracy
         shift = lambda x: 0.03 * (x * x - 100)
-        z, _ = integrate.dblquad(lambda y, x: density(y + shift(x), x), x0, x1, -12, 12,
-                                 epsrel=1e-8)
+        z, _ = integrate.dblquad(
+            lambda y, x: density(y + shift(x), x), x0, x1, -12, 12, epsrel=1e-8
+        )
     else:
         z, _ = integrate.dblquad(density, x0, x1, y0, y1, epsrel=1e-8)
     assert math.log(z) == pytest.approx(target.log_Z, abs=1e-5)
@@ -75,8 +79,9 @@ def test_double_well_rejection_bound_holds():
 def test_frozen_bandwidth_matches_reference(target):
     ref = target.reference()
     assert ref.samples.shape == (target.metric_spec.n_reference, target.dim)
-    assert median_bandwidth(ref.samples) == pytest.approx(target.metric_spec.mmd_bandwidth,
-                                                          rel=1e-3)
+    assert median_bandwidth(ref.samples) == pytest.approx(
+        target.metric_spec.mmd_bandwidth, rel=1e-3
+    )
 
 
 def test_reference_is_cached_and_checked(target, tmp_path, monkeypatch):

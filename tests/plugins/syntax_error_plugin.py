@@ -1,4 +1,0 @@
-import boltzbench
-
-def broken(:
-    pass
