@@ -10,7 +10,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    .venv/bin/pip install --quiet --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
+    .venv/bin/pip install --quiet --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}" 2>&1 \
+        | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import torch"  # fail here, clearly, if PyTorch did not install
 fi
 target="."
 if [ "${1:-}" != "" ]; then target=".[$1]"; fi
