@@ -61,7 +61,14 @@ class Cell:
     budget: int | None = None
     n_samples: int | None = None
     label: str | None = None
-    metrics: tuple[str, ...] = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2")
+    metrics: tuple[str, ...] = (
+        "mean_error",
+        "cov_error",
+        "mmd",
+        "w2",
+        "sliced_w2",
+        "mode_mass_error",
+    )
 
     @property
     def name(self) -> str:
@@ -202,7 +209,11 @@ def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any
         fn = METRICS.get(name)
         record["metric_versions"][name] = fn.version
         try:
-            value = float(fn(samples, reference, target))
+            value = fn(samples, reference, target)
+            if value is None:  # the metric does not apply to this target
+                record["metrics"][name] = None
+                continue
+            value = float(value)
             record["metrics"][name] = value if math.isfinite(value) else None
             if not math.isfinite(value):
                 errors.append(f"{name}: not finite")

@@ -37,6 +37,8 @@ class Counts:
     grad_evals_train: int = 0
     energy_evals_sample: int = 0
     grad_evals_sample: int = 0
+    hvp_evals_train: int = 0
+    hvp_evals_sample: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -100,31 +102,36 @@ class Counter:
 
     @property
     def used(self) -> float:
-        """Budget units spent: energy evaluations plus ``grad_cost`` per gradient."""
+        """Budget units spent: energy evaluations plus ``grad_cost`` per gradient and per
+        Hessian-vector product."""
         c = self._counts
         energies = c.energy_evals_train + c.energy_evals_sample
         grads = c.grad_evals_train + c.grad_evals_sample
-        return energies + self.grad_cost * grads
+        hvps = c.hvp_evals_train + c.hvp_evals_sample
+        return energies + self.grad_cost * (grads + hvps)
 
     @property
     def remaining(self) -> float:
         """Budget units left (``inf`` without a budget)."""
         return float("inf") if self.budget is None else self.budget - self.used
 
-    def _charge(self, n_energy: int, n_grad: int) -> None:
-        cost = n_energy + self.grad_cost * n_grad
+    def _charge(self, n_energy: int, n_grad: int, n_hvp: int = 0) -> None:
+        cost = n_energy + self.grad_cost * (n_grad + n_hvp)
         if self.budget is not None and self.used + cost > self.budget:
             raise BudgetExceeded(
-                f"evaluation of {n_energy} energies and {n_grad} gradients would exceed the "
-                f"budget of {self.budget} (used {self.used:g})"
+                f"evaluation of {n_energy} energies, {n_grad} gradients and {n_hvp} "
+                f"Hessian-vector products would exceed the budget of {self.budget} "
+                f"(used {self.used:g})"
             )
         c = self._counts
         if self._phase == "train":
             c.energy_evals_train += n_energy
             c.grad_evals_train += n_grad
+            c.hvp_evals_train += n_hvp
         else:
             c.energy_evals_sample += n_energy
             c.grad_evals_sample += n_grad
+            c.hvp_evals_sample += n_hvp
 
     def _rows(self, x: torch.Tensor) -> int:
         if not isinstance(x, torch.Tensor):
@@ -153,11 +160,40 @@ class Counter:
         e, s = raw.energy_and_score(x.detach())
         return e.detach(), s.detach()
 
+    def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]; charged n HVP evaluations
+        (each budgeted like a gradient)."""
+        n = self._rows(x)
+        if tuple(v.shape) != tuple(x.shape):
+            raise ValueError(f"v must have the shape of x, {tuple(x.shape)}; got {tuple(v.shape)}")
+        self._charge(0, 0, n)
+        return _hvp(_RAW[self], x.detach(), v.detach()).detach()
+
+    def hessian(self, x: torch.Tensor) -> torch.Tensor:
+        """Full Hessians ∇²E(x_i), shape [n, d, d], as d Hessian-vector products per row;
+        charged n·d HVP evaluations."""
+        n = self._rows(x)
+        self._charge(0, 0, n * self.dim)
+        raw = _RAW[self]
+        eye = torch.eye(self.dim, dtype=x.dtype)
+        cols = [_hvp(raw, x.detach(), eye[k].expand(n, -1)).detach() for k in range(self.dim)]
+        return torch.stack(cols, dim=2)
+
     def __repr__(self) -> str:
         return f"Counter({self.name!r}, dim={self.dim}, phase={self._phase!r}, {self._counts})"
 
     def __reduce__(self):  # pickling would copy the target out of reach of the counts
         raise TypeError("a Counter cannot be pickled")
+
+
+def _hvp(target, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The target's own ``hvp`` if it has one, else autograd through its score."""
+    if hasattr(target, "hvp"):
+        return target.hvp(x, v)
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        (hv,) = torch.autograd.grad((target.score(x) * v).sum(), x)
+    return -hv
 
 
 @contextmanager

@@ -51,7 +51,8 @@ def noise_floors(target: Any, metric_names: list[str], n: int) -> dict[str, floa
         g = torch.Generator().manual_seed(spec.reference_seed + FLOOR_SEED_OFFSET + r)
         exact = target.sample(n, g)
         for name, fn in metrics.items():
-            values[name].append(float(fn(exact, reference, target)))
-    floors = {name: sum(v) / len(v) for name, v in values.items()}
+            value = fn(exact, reference, target)
+            values[name].append(None if value is None else float(value))
+    floors = {name: None if None in v else sum(v) / len(v) for name, v in values.items()}
     atomic_write_json(path, {"key": key_data, "floors": floors})
     return floors

@@ -92,7 +92,8 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
         for c in df.columns
         if c not in skip and not c.endswith("_floor") and not c.startswith("diag_")
     ]
-    first = [m for m in ("mean_error", "cov_error", "mmd", "w2", "sliced_w2") if m in cols]
+    order = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
+    first = [m for m in order if m in cols]
     return first + sorted(c for c in cols if c not in first)
 
 
@@ -138,7 +139,12 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     rows = []
     for metric in metric_columns(runs):
+        applicable = runs.groupby("target")[metric].apply(
+            lambda col: bool(np.isfinite(col.to_numpy(dtype=float)).any())
+        )
         for (target, method), group in runs.groupby(["target", "method"], sort=True):
+            if not applicable.get(target, False):
+                continue  # the metric does not apply to this target (or nothing ran ok)
             ok = group[group["status"] == "ok"]
             mean, low, high = _interval(ok[metric].to_numpy(dtype=float))
             floor_col = f"{metric}_floor"
@@ -190,7 +196,8 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
     if board.empty:
         return None
     present = set(board["metric"])
-    metrics = [m for m in ("mean_error", "cov_error", "mmd", "w2", "sliced_w2") if m in present]
+    order = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
+    metrics = [m for m in order if m in present]
     metrics += sorted(present - set(metrics))
     n_methods = board["method"].nunique()
     n_targets = board["target"].nunique()
@@ -208,7 +215,13 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
         sub = board[board["metric"] == metric]
         rank = sub.pivot(index="method", columns="target", values="rank")
         value = sub.pivot(index="method", columns="target", values="mean")
-        annot = value.map(lambda v: "failed" if not np.isfinite(v) else f"{v:.3g}")
+        annot = value.copy().astype(object)
+        for idx in value.index:
+            for col in value.columns:
+                v, r = value.loc[idx, col], rank.loc[idx, col]
+                annot.loc[idx, col] = (
+                    "n/a" if not np.isfinite(r) else "failed" if not np.isfinite(v) else f"{v:.3g}"
+                )
         sns.heatmap(
             rank,
             annot=annot,
@@ -311,9 +324,9 @@ def leaderboard_markdown(
     ]
     if runs.empty:
         return "\n".join(lines + ["No finished cells yet.", ""])
-    metrics = metric_columns(runs)
     for target in sorted(board["target"].unique()):
         sub = board[board["target"] == target]
+        metrics = [k for k in metric_columns(runs) if k in set(sub["metric"])]
         lines += [
             f"## {target}",
             "",

@@ -1,5 +1,10 @@
 """Methods under study: the drifting one-step samplers.
 
-This package is where the suite's subject methods register themselves with
-``@boltzbench.register_method``; none is built in yet (see the project's issues).
+Built-in: ``drifting`` (IS or curvature target-side estimator) and ``drifting_force``
+(force-guided attraction).
 """
+
+from boltzbench.methods import drifting  # noqa: F401  (registration)
+from boltzbench.methods.drifting import Drifting, DriftingConfig, DriftingForce
+
+__all__ = ["Drifting", "DriftingConfig", "DriftingForce"]

@@ -1,15 +1,23 @@
 """Metrics: pure functions ``metric(samples, reference, target) -> float``.
 
 Built-in: ``mean_error``, ``cov_error``, ``mmd`` (unbiased RBF MMD²), ``w2`` (exact),
-``sliced_w2``. Each carries a ``version`` that goes into every result row.
+``sliced_w2``, ``mode_mass_error`` (targets with modes). Each carries a ``version`` that goes into every result row.
 """
 
-from boltzbench.metrics import mmd, moments, wasserstein  # noqa: F401  (registration)
+from boltzbench.metrics import mmd, modes, moments, wasserstein  # noqa: F401  (registration)
 from boltzbench.metrics.mmd import median_bandwidth, mmd2_unbiased
+from boltzbench.metrics.modes import mode_fractions
 from boltzbench.metrics.moments import cov_error_value, mean_error_value
 from boltzbench.metrics.wasserstein import random_directions, sliced_w2_value, w2_exact
 
-DEFAULT_METRICS: tuple[str, ...] = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2")
+DEFAULT_METRICS: tuple[str, ...] = (
+    "mean_error",
+    "cov_error",
+    "mmd",
+    "w2",
+    "sliced_w2",
+    "mode_mass_error",
+)
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -17,6 +25,7 @@ __all__ = [
     "mean_error_value",
     "median_bandwidth",
     "mmd2_unbiased",
+    "mode_fractions",
     "random_directions",
     "sliced_w2_value",
     "w2_exact",

@@ -32,6 +32,7 @@ class BaseTarget:
     spatial_dim: int | None = None
     metric_spec: MetricSpec = MetricSpec()
     reference_version: int = 1
+    mode_masses: tuple[float, ...] | None = None  # exact mass per mode, with mode_of()
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Energy E(x) in kT for x of shape [n, d]; returns [n]."""
@@ -47,6 +48,14 @@ class BaseTarget:
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both E(x) [n] and -∇E(x) [n, d]."""
         return self.energy(x), self.score(x)
+
+    def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d], by differentiating the score
+        (analytic scores must be written in differentiable torch operations)."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            (hv,) = torch.autograd.grad((self.score(x) * v).sum(), x)
+        return -hv
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         """Exact samples [n, d], or None where no exact sampler exists."""

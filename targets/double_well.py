@@ -87,6 +87,15 @@ class DoubleWell(BaseTarget):
         return self._x1_moments[3]
 
     @property
+    def mode_masses(self) -> tuple[float, float]:  # type: ignore[override]
+        """(left well x1 < 0, right well x1 > 0) masses, by quadrature."""
+        return (1.0 - self.right_well_mass, self.right_well_mass)
+
+    def mode_of(self, x: torch.Tensor) -> torch.Tensor:
+        """0 for the left well (x1 < 0), 1 for the right well."""
+        return (x[:, 0] > 0).long()
+
+    @property
     def mean(self) -> torch.Tensor:
         return torch.tensor([self._x1_moments[1], 0.0], dtype=torch.float64)
 

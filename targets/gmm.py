@@ -63,7 +63,7 @@ class GMM4(IsotropicGMM):
     """2-D, four equal modes at (±1, ±1), isotropic std 0.25 (the suite's version of the
     drifting paper's four-mode target, whose exact parameters are not published).
 
-    Mean 0, covariance (1 + 0.25²) I = 1.0625 I, log Z = 0.
+    Mean 0, covariance (1 + 0.25²) I = 1.0625 I, log Z = 0. Modes: the four quadrants.
     """
 
     name = "gmm4"
@@ -71,6 +71,13 @@ class GMM4(IsotropicGMM):
     init_std = 2.0
     metric_spec = MetricSpec(mmd_bandwidth=2.0279)
 
+    mode_masses = (0.25, 0.25, 0.25, 0.25)
+
     def __init__(self) -> None:
         means = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
         super().__init__(means, 0.25)
+
+    def mode_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Mode index = quadrant, 2·[x1 > 0] + [x2 > 0]; each quadrant holds mass exactly
+        1/4 by symmetry."""
+        return 2 * (x[:, 0] > 0).long() + (x[:, 1] > 0).long()

@@ -163,3 +163,24 @@ def test_metrics_are_permutation_invariant():
     for name in ["mean_error", "cov_error", "mmd", "w2", "sliced_w2"]:
         fn = METRICS.get(name)
         assert fn(x, ref, t) == pytest.approx(fn(x[perm], ref, t), rel=1e-6, abs=1e-12)
+
+
+def test_mode_mass_error_closed_form():
+    from boltzbench.metrics.modes import mode_mass_error
+    from boltzbench.targets.double_well import DoubleWell
+    from boltzbench.targets.gmm import GMM4
+
+    t = GMM4()
+    x = torch.tensor([[1.0, 1.0]] * 5 + [[-1.0, 1.0]] * 3 + [[1.0, -1.0]] * 2, dtype=torch.float64)
+    # quadrant fractions: (+,+) 0.5, (−,+) 0.3, (+,−) 0.2, (−,−) 0 → max |f − 0.25| = 0.25
+    assert mode_mass_error(x, x, t) == pytest.approx(0.25)
+    dw = DoubleWell()
+    y = torch.tensor([[1.7, 0.0]] * 9 + [[-1.7, 0.0]], dtype=torch.float64)
+    assert mode_mass_error(y, y, dw) == pytest.approx(abs(0.9 - dw.right_well_mass))
+
+
+def test_mode_mass_error_is_not_applicable_without_modes():
+    from boltzbench.metrics.modes import mode_mass_error
+    from boltzbench.targets.banana import Banana
+
+    assert mode_mass_error(gauss(10, 2), gauss(10, 2), Banana()) is None

@@ -1,0 +1,337 @@
+"""Drifting one-step samplers for Boltzmann targets.
+
+A generator f_θ maps noise ε ~ N(0, I) to a sample x = f_θ(ε) in one forward pass. It is
+trained with the stop-gradient drifting loss
+
+    L(θ) = mean_i ‖ f_θ(ε_i) − sg( f_θ(ε_i) + η V(f_θ(ε_i)) ) ‖²,
+
+where, for a Gaussian kernel of bandwidth σ, the drift is a difference of smoothed scores
+
+    V_σ(x) = V⁺_σ(x) − V⁻_σ(x) = σ² ( ∇log π_σ(x) − ∇log q_σ(x) ),
+
+π_σ = π * N(0, σ² I) the smoothed target and q_σ the smoothed generator distribution. V
+vanishes exactly when q = π. With several bandwidths the drifts are averaged.
+
+Sampler side V⁻ (every variant): the Gaussian mean-shift over the generated batch,
+V⁻(x_i) = Σ_j softmax_j(−‖x_i − x_j‖² / 2σ²) (x_j − x_i), *self included*: an isolated
+sample then gets V⁻ ≈ 0 and is pulled by V⁺ alone, instead of being pushed further out.
+
+Target side V⁺ = σ² ∇log π_σ = E[y | x] − x under r(y | x) ∝ exp(−E(y)) N(y; x, σ² I):
+
+- ``estimator="is"``, ``proposals="local"``: the local importance-sampling mean-shift,
+  y_m = x + σ u_m, V⁺ = σ Σ_m softmax_m(−E(y_m)) u_m with antithetic pairs ±u (energy
+  values only; batch × M energy evaluations per bandwidth and step).
+- ``estimator="is"``, ``proposals="shared"``: one proposal y_j = x_j + σ u_j per generated
+  sample, shared by the whole batch as a mixture proposal q̂(y) = (1/B) Σ_k N(y; x_k, σ² I);
+  V⁺(x_i) = Σ_j w_ij (y_j − x_i) with w_ij ∝ exp(−E(y_j)) N(y_j; x_i, σ² I) / q̂(y_j)
+  (self-normalised over j; batch energy evaluations per bandwidth and step).
+- ``estimator="curvature"``: the second-order approximation from E(x + v) ≈ E + gᵀv +
+  ½ vᵀHv, V⁺ = −σ² (I + σ² H)⁻¹ g, exact for Gaussian targets. Where I + σ²H is not
+  positive definite (non-convex regions), its eigenvalues are clipped from below at
+  ``curvature_floor`` before inverting, which keeps the step bounded by σ² |g| / floor and
+  pointing downhill. Costs one gradient and d Hessian-vector products per sample and step,
+  shared by all bandwidths.
+
+Bandwidths are given relative to the target's ``init_std`` (the scale of the suite's broad
+initial distribution), and the generator's output is scaled by it, so one set of defaults
+serves targets of different scales. Every evaluation goes through the counter in ``fit``;
+``sample`` is one forward pass and evaluates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from boltzbench.counter import Counter
+from boltzbench.registry import register_method
+
+ESTIMATORS = ("is", "curvature")
+PROPOSALS = ("local", "shared", "mixed")
+
+
+def mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
+    """``layers`` hidden Linear+SiLU blocks of width ``hidden``, then a Linear output."""
+    mods: list[nn.Module] = []
+    width = in_dim
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    mods.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*mods)
+
+
+def _finite_or_neg_inf(log_w: torch.Tensor) -> torch.Tensor:
+    """Treat NaN/inf log-weights (an energy that is NaN or -inf somewhere) as weight 0."""
+    if torch.isfinite(log_w).all():
+        return log_w
+    return torch.where(torch.isfinite(log_w), log_w, -torch.inf)
+
+
+def _safe_softmax(log_w: torch.Tensor) -> torch.Tensor:
+    """Row softmax; a row with no finite weight gives all-zero weights (no move)."""
+    w = torch.softmax(log_w, dim=1)
+    return w if torch.isfinite(w).all() else torch.nan_to_num(w, nan=0.0)
+
+
+def sampler_drift(x: torch.Tensor, sigma: float, self_weight: float = 1.0) -> torch.Tensor:
+    """Gaussian mean-shift over the batch, Σ_j a_ij (x_j − x_i), [B, d]: an estimate of
+    σ² ∇log q_σ(x_i) for the batch's own distribution q.
+
+    The self pair (j = i, zero displacement) enters the normalisation with weight
+    ``self_weight`` instead of its kernel value 1: 1 is the plain self-included mean-shift,
+    0 excludes self (unstable: an isolated sample is pushed away by about its distance to
+    the rest). A small positive weight keeps isolated samples still while barely damping
+    the repulsion in sparse regions such as a generator's seam between modes.
+    """
+    logits = -torch.cdist(x, x).pow(2) / (2 * sigma**2)
+    logits.diagonal().fill_(math.log(self_weight) if self_weight > 0 else -math.inf)
+    return torch.softmax(logits, dim=1) @ x - x
+
+
+def is_local_drift(
+    counter: Counter, x: torch.Tensor, sigma: float, n_proposals: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Local importance-sampling mean-shift σ Σ_m softmax_m(−E(x + σu_m)) u_m, [B, d].
+
+    Uses ``n_proposals`` (rounded up to even) antithetic proposals ±u per sample; charges
+    B × n_proposals energy evaluations."""
+    b, d = x.shape
+    half = max(1, (n_proposals + 1) // 2)
+    u = torch.randn(b, half, d, generator=gen, dtype=x.dtype)
+    u = torch.cat([u, -u], dim=1)  # [B, M, d]
+    y = (x[:, None, :] + sigma * u).reshape(-1, d)
+    log_w = _finite_or_neg_inf(-counter.energy(y).reshape(b, -1).to(x.dtype))
+    return sigma * (_safe_softmax(log_w)[..., None] * u).sum(1)
+
+
+def is_shared_drift(
+    counter: Counter, x: torch.Tensor, sigma: float, gen: torch.Generator
+) -> torch.Tensor:
+    """Mixture-proposal importance-sampling mean-shift with one proposal per sample shared
+    across the batch, [B, d]; charges B energy evaluations.
+
+    Proposals y_j = x_j + σ u_j have the mixture density q̂(y) ∝ Σ_k N(y; x_k, σ² I), so
+    V⁺(x_i) = Σ_j w_ij (y_j − x_i) with w_ij ∝ exp(−E(y_j)) N(y_j; x_i, σ² I) / q̂(y_j),
+    self-normalised over j: a consistent estimate of E[y | x_i] − x_i."""
+    y = x + sigma * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    log_pi = -counter.energy(y).to(x.dtype)  # [B]
+    log_k = -torch.cdist(x, y).pow(2) / (2 * sigma**2)  # [B_x, B_y]
+    log_q = torch.logsumexp(log_k, dim=0)  # mixture density of each y_j, up to constants
+    log_w = log_k + _finite_or_neg_inf(log_pi - log_q)[None, :]
+    return _safe_softmax(log_w) @ y - x
+
+
+def curvature_drift(g: torch.Tensor, h: torch.Tensor, sigma: float, floor: float) -> torch.Tensor:
+    """−σ² (I + σ² H)⁻¹ g with the eigenvalues of I + σ²H clipped at ``floor``, [B, d].
+
+    Args:
+        g: energy gradients ∇E, [B, d].
+        h: energy Hessians ∇²E, [B, d, d].
+    """
+    d = g.shape[1]
+    m = torch.eye(d, dtype=g.dtype) + sigma**2 * h
+    m = 0.5 * (m + m.transpose(1, 2))
+    evals, evecs = torch.linalg.eigh(m)
+    evals = evals.clamp_min(floor)
+    coeffs = (evecs.transpose(1, 2) @ g[..., None]).squeeze(-1) / evals
+    return -(sigma**2) * (evecs @ coeffs[..., None]).squeeze(-1)
+
+
+@dataclass
+class DriftingConfig:
+    """Settings of the drifting sampler; one set of defaults for all targets.
+
+    Attributes:
+        estimator: target-side estimator, ``"is"`` or ``"curvature"``.
+        proposals: for ``"is"``: ``"local"`` (per-sample proposals) or ``"shared"``
+            (one proposal per sample, shared by the batch as a mixture).
+        n_proposals: proposals per sample for local IS.
+        bandwidths: kernel bandwidths σ, relative to the target's ``init_std``; the drift
+            is the average over them.
+        step_size: η, the drift step in the loss target x + ηV.
+        batch_size: generated samples per training step.
+        steps: training steps.
+        lr: Adam learning rate (decayed by cosine to 10% over the run).
+        noise_dim, hidden, layers: generator MLP shape.
+        grad_clip: gradient-norm clip.
+        curvature_floor: lower clip of the eigenvalues of I + σ²H.
+    """
+
+    estimator: str = "is"
+    proposals: str = "shared"
+    n_proposals: int = 16
+    bandwidths: tuple[float, ...] = (0.1, 0.3, 1.0)
+    step_size: float = 0.1
+    batch_size: int = 512
+    steps: int = 3000
+    lr: float = 1e-3
+    noise_dim: int = 32
+    hidden: int = 256
+    layers: int = 4
+    grad_clip: float = 2.0
+    curvature_floor: float = 0.1
+    residual: bool = False
+    normalize: str = "rms"
+    max_step: float = 1.0
+    weighting: str = "sigma2"
+    coarse_fraction: float = 0.0
+    self_weight: float = 1.0
+    local_below: float = 0.5
+
+    def validate(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if self.proposals not in PROPOSALS:
+            raise ValueError(f"proposals must be one of {PROPOSALS}, got {self.proposals!r}")
+        if not self.bandwidths or min(self.bandwidths) <= 0:
+            raise ValueError(f"bandwidths must be positive, got {self.bandwidths}")
+        if self.batch_size < 2 or self.steps < 0 or self.n_proposals < 1:
+            raise ValueError(f"invalid sizes in {self}")
+
+
+class _OneStepSampler:
+    """Shared parts of the drifting methods: generator, training loop and sampling."""
+
+    config: DriftingConfig
+
+    def __init__(self, config: DriftingConfig | None = None) -> None:
+        self.config = config or type(self).Config()
+        self.history: list[float] = []
+
+    def drift(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fit(self, target: Counter, *, seed: int) -> None:
+        c = self.config
+        c.validate()
+        self.target = target
+        self.scale = float(target.init_std)
+        self.sigmas = [b * self.scale for b in c.bandwidths]
+        self._init_rms: dict[float, float] = {}
+        self.gen = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG
+            torch.manual_seed(seed)
+            self.net = mlp(c.noise_dim, c.hidden, c.layers, target.dim)
+            # start broad: rescale the output layer so the initial samples have unit std
+            # per dimension in units of init_std, i.e. N(0, init_std² I)-like
+            with torch.no_grad():
+                probe = self.net(torch.randn(4096, c.noise_dim, generator=self.gen))
+                last = self.net[-1]
+                std = probe.std(0).clamp_min(1e-6)
+                last.weight /= std[:, None]
+                last.bias.copy_((last.bias - probe.mean(0)) / std)
+        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, c.steps), eta_min=0.1 * c.lr)
+        self.active_sigmas = self.sigmas
+        for step in range(c.steps):
+            coarse = step < c.coarse_fraction * c.steps
+            self.active_sigmas = [max(self.sigmas)] if coarse else self.sigmas
+            eps = torch.randn(c.batch_size, c.noise_dim, generator=self.gen)
+            x = self._forward(eps)
+            with torch.no_grad():
+                xs = x.detach()
+                v = self.drift(xs)
+                goal = xs + c.step_size * v
+            loss = ((x - goal) / self.scale).pow(2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), c.grad_clip)
+            opt.step()
+            sched.step()
+            self.history.append(float(loss.detach()))
+
+    def _norm(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
+        if self.config.weighting == "equal":
+            v = v * (min(self.sigmas) / sigma) ** 2
+        if self.config.max_step > 0:
+            size = v.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            v = v * (self.config.max_step * sigma / size).clamp(max=1.0)
+        if self.config.normalize == "rms":
+            return v / v.pow(2).mean().sqrt().clamp_min(1e-12) * self.scale
+        if self.config.normalize == "init":
+            if sigma not in self._init_rms:
+                self._init_rms[sigma] = float(v.pow(2).mean().sqrt().clamp_min(1e-12))
+            return v / self._init_rms[sigma] * self.scale
+        return v
+
+    def sample(self, n: int) -> torch.Tensor:
+        with torch.no_grad():
+            eps = torch.randn(n, self.config.noise_dim, generator=self.gen)
+            return self._forward(eps)
+
+    def _forward(self, eps: torch.Tensor) -> torch.Tensor:
+        out = self.net(eps)
+        if self.config.residual:
+            out = out + eps[:, : out.shape[1]]
+        return self.scale * out
+
+    def diagnostics(self) -> dict[str, float]:
+        """Final drift size ‖ηV‖²/scale² (the loss value), averaged over the last 100 steps."""
+        tail = self.history[-100:]
+        return {"final_drift_sq": sum(tail) / len(tail)} if tail else {}
+
+
+@register_method("drifting")
+class Drifting(_OneStepSampler):
+    """One-step generator trained by drift toward the Boltzmann target (IS or curvature
+    target-side estimator, Gaussian mean-shift sampler side)."""
+
+    Config = DriftingConfig
+
+    def drift(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.estimator == "curvature":
+            e_grad = -self.target.score(x)
+            hess = self.target.hessian(x)
+        total = torch.zeros_like(x)
+        for sigma in self.active_sigmas:
+            if c.estimator == "curvature":
+                v_plus = curvature_drift(e_grad, hess, sigma, c.curvature_floor)
+            elif c.proposals == "local" or (
+                c.proposals == "mixed" and sigma <= c.local_below * self.scale
+            ):
+                v_plus = is_local_drift(self.target, x, sigma, c.n_proposals, self.gen)
+            else:
+                v_plus = is_shared_drift(self.target, x, sigma, self.gen)
+            total += self._norm(v_plus - sampler_drift(x, sigma, c.self_weight), sigma)
+        return total / len(self.active_sigmas)
+
+
+@dataclass
+class DriftingForceConfig(DriftingConfig):
+    """Settings of the force-guided drifting sampler (``estimator``/``proposals`` unused)."""
+
+
+def force_drift(x: torch.Tensor, scores: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Σ_j k̃_ij [σ² s(x_j) − (x_j − x_i)] with k̃ the row-normalised Gaussian kernel over the
+    batch (self included), [B, d].
+
+    By the Drifting Score Identity, E_q[k̃ (y − x)] = σ² E_q[k̃ s_q(y)], so this is the
+    kernel-weighted average of the Boltzmann correction σ² (s_π − s_q) over the batch; it
+    vanishes when q = π."""
+    logits = -torch.cdist(x, x).pow(2) / (2 * sigma**2)
+    a = torch.softmax(logits, dim=1)
+    return sigma**2 * (a @ scores) - (a @ x - x)
+
+
+@register_method("drifting_force")
+class DriftingForce(_OneStepSampler):
+    """Force-guided drifting: the attraction is a kernel-weighted average of the target's
+    score (forces) at the generated samples.
+
+    Force labels: the target's score −∇E evaluated at the current generated batch (the only
+    data a sampler has; there is no training set). One gradient evaluation per generated
+    sample and step, all charged to ``train`` through the counter; no energy values."""
+
+    Config = DriftingForceConfig
+
+    def drift(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.target.score(x).to(x.dtype)
+        total = torch.zeros_like(x)
+        for sigma in self.active_sigmas:
+            total += self._norm(force_drift(x, scores, sigma), sigma)
+        return total / len(self.active_sigmas)
