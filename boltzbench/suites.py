@@ -45,9 +45,21 @@ class Suite:
 SUITES: dict[str, Suite] = {
     "quick": Suite(
         name="quick",
-        description="The three 2-D targets of the drifting paper, a few minutes on 2 CPU cores.",
+        description="The three 2-D targets of the drifting paper: MALA and the drifting samplers.",
         targets=("gmm4", "double_well", "banana"),
-        methods=(MethodEntry("mala"),),
+        methods=(
+            MethodEntry("mala"),
+            MethodEntry(
+                "drifting",
+                # the default rms-normalised multi-scale drift drains the shallow well of
+                # the double well; the coarse bandwidth alone keeps both wells
+                per_target={
+                    "double_well": {"bandwidths": (1.0,), "normalize": "none", "step_size": 1.0}
+                },
+            ),
+            MethodEntry("drifting", {"estimator": "curvature"}, label="drifting_curv"),
+            MethodEntry("drifting_force"),
+        ),
         seeds=(0, 1, 2),
     ),
 }

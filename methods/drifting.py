@@ -146,19 +146,35 @@ class DriftingConfig:
     """Settings of the drifting sampler; one set of defaults for all targets.
 
     Attributes:
-        estimator: target-side estimator, ``"is"`` or ``"curvature"``.
-        proposals: for ``"is"``: ``"local"`` (per-sample proposals) or ``"shared"``
-            (one proposal per sample, shared by the batch as a mixture).
-        n_proposals: proposals per sample for local IS.
+        estimator: target-side estimator, ``"is"`` or ``"curvature"``. The curvature
+            approximation is only trusted at fine bandwidths (σ ≤ ``local_below`` ×
+            init_std); coarser bandwidths use the shared-proposal IS estimator.
+        proposals: for ``"is"``: ``"local"`` (per-sample proposals), ``"shared"`` (one
+            proposal per sample, shared by the batch as a mixture) or ``"mixed"`` (local at
+            fine bandwidths, shared at coarse ones).
+        n_proposals: proposals per sample for local IS (antithetic pairs).
         bandwidths: kernel bandwidths σ, relative to the target's ``init_std``; the drift
             is the average over them.
         step_size: η, the drift step in the loss target x + ηV.
         batch_size: generated samples per training step.
         steps: training steps.
         lr: Adam learning rate (decayed by cosine to 10% over the run).
-        noise_dim, hidden, layers: generator MLP shape.
+        noise_dim, hidden, layers: generator MLP shape (SiLU); the output layer is
+            rescaled at initialisation so the first samples are N(0, init_std² I)-like.
         grad_clip: gradient-norm clip.
         curvature_floor: lower clip of the eigenvalues of I + σ²H.
+        residual: add the first d noise coordinates to the generator's output.
+        normalize: per-bandwidth drift scale: ``"none"`` (the natural σ²-scaled field),
+            ``"rms"`` (each bandwidth's drift divided by its batch RMS, as in the original
+            drifting models, so fine and coarse scales weigh alike) or ``"init"`` (divided
+            by its RMS at the first step). Any positive scalar keeps V = 0 at q = π.
+        max_step: per-sample trust region: each bandwidth's drift is clipped to at most
+            ``max_step`` × σ (0 disables); inactive near equilibrium.
+        weighting: ``"sigma2"`` (as computed) or ``"equal"`` (each bandwidth's drift
+            multiplied by (σ_min/σ)², i.e. score differences on a common scale).
+        coarse_fraction: fraction of the steps that use only the coarsest bandwidth.
+        self_weight: weight of the self pair in the sampler-side mean-shift (1 = plain).
+        local_below: bandwidths up to this (relative) value count as "fine".
     """
 
     estimator: str = "is"
@@ -189,6 +205,10 @@ class DriftingConfig:
             raise ValueError(f"proposals must be one of {PROPOSALS}, got {self.proposals!r}")
         if not self.bandwidths or min(self.bandwidths) <= 0:
             raise ValueError(f"bandwidths must be positive, got {self.bandwidths}")
+        if self.normalize not in ("none", "rms", "init"):
+            raise ValueError(f"normalize must be none, rms or init, got {self.normalize!r}")
+        if self.weighting not in ("sigma2", "equal"):
+            raise ValueError(f"weighting must be sigma2 or equal, got {self.weighting!r}")
         if self.batch_size < 2 or self.steps < 0 or self.n_proposals < 1:
             raise ValueError(f"invalid sizes in {self}")
 
@@ -284,16 +304,15 @@ class Drifting(_OneStepSampler):
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        if c.estimator == "curvature":
+        fine = [s for s in self.active_sigmas if s <= c.local_below * self.scale]
+        if c.estimator == "curvature" and fine:
             e_grad = -self.target.score(x)
             hess = self.target.hessian(x)
         total = torch.zeros_like(x)
         for sigma in self.active_sigmas:
-            if c.estimator == "curvature":
+            if c.estimator == "curvature" and sigma in fine:
                 v_plus = curvature_drift(e_grad, hess, sigma, c.curvature_floor)
-            elif c.proposals == "local" or (
-                c.proposals == "mixed" and sigma <= c.local_below * self.scale
-            ):
+            elif c.proposals == "local" or (c.proposals == "mixed" and sigma in fine):
                 v_plus = is_local_drift(self.target, x, sigma, c.n_proposals, self.gen)
             else:
                 v_plus = is_shared_drift(self.target, x, sigma, self.gen)
@@ -303,7 +322,14 @@ class Drifting(_OneStepSampler):
 
 @dataclass
 class DriftingForceConfig(DriftingConfig):
-    """Settings of the force-guided drifting sampler (``estimator``/``proposals`` unused)."""
+    """Settings of the force-guided drifting sampler (``estimator``/``proposals`` unused).
+
+    Defaults differ from :class:`DriftingConfig` in ``normalize="none"`` and
+    ``step_size=1``: with per-bandwidth RMS normalisation the generator collapsed onto one
+    mode of ``gmm4`` in our runs, while the natural σ²-scaled field keeps all modes."""
+
+    normalize: str = "none"
+    step_size: float = 1.0
 
 
 def force_drift(x: torch.Tensor, scores: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -324,14 +350,25 @@ class DriftingForce(_OneStepSampler):
     score (forces) at the generated samples.
 
     Force labels: the target's score −∇E evaluated at the current generated batch (the only
-    data a sampler has; there is no training set). One gradient evaluation per generated
-    sample and step, all charged to ``train`` through the counter; no energy values."""
+    data a sampler has; there is no training set): one gradient evaluation per generated
+    sample and step at the fine bandwidths (σ ≤ ``local_below`` × init_std). At coarser
+    bandwidths the force average's variance grows like σ², so those use the shared-proposal
+    IS estimator (one energy value per sample and step). Everything is charged to
+    ``train`` through the counter."""
 
     Config = DriftingForceConfig
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
-        scores = self.target.score(x).to(x.dtype)
+        c = self.config
+        fine = [s for s in self.active_sigmas if s <= c.local_below * self.scale]
+        scores = self.target.score(x).to(x.dtype) if fine else None
         total = torch.zeros_like(x)
         for sigma in self.active_sigmas:
-            total += self._norm(force_drift(x, scores, sigma), sigma)
+            if sigma in fine:
+                v = force_drift(x, scores, sigma)
+            else:  # coarse scales: the force average's variance grows like σ², use IS
+                v = is_shared_drift(self.target, x, sigma, self.gen) - sampler_drift(
+                    x, sigma, c.self_weight
+                )
+            total += self._norm(v, sigma)
         return total / len(self.active_sigmas)

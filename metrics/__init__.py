@@ -1,7 +1,8 @@
 """Metrics: pure functions ``metric(samples, reference, target) -> float``.
 
 Built-in: ``mean_error``, ``cov_error``, ``mmd`` (unbiased RBF MMD²), ``w2`` (exact),
-``sliced_w2``, ``mode_mass_error`` (targets with modes). Each carries a ``version`` that goes into every result row.
+``sliced_w2``, ``mode_mass_error`` (targets with modes). Each carries a ``version``
+that goes into every result row.
 """
 
 from boltzbench.metrics import mmd, modes, moments, wasserstein  # noqa: F401  (registration)

@@ -69,7 +69,7 @@ class GMM4(IsotropicGMM):
     name = "gmm4"
     box = ((-2.0, 2.0), (-2.0, 2.0))
     init_std = 2.0
-    metric_spec = MetricSpec(mmd_bandwidth=2.0279)
+    metric_spec = MetricSpec(n_eval=10_000, mmd_bandwidth=2.0279)
 
     mode_masses = (0.25, 0.25, 0.25, 0.25)
 

@@ -45,7 +45,7 @@ def test_list_shows_everything():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--methods", "nope"], "unknown method 'nope'; known: mala"),
+        (["--methods", "nope"], "unknown method 'nope'; known: drifting, drifting_force, mala"),
         (["--targets", "gmm4,nope"], "unknown target 'nope'; known: banana, double_well, gmm4"),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (["--suite", "huge"], "unknown suite 'huge'; known: quick"),
@@ -139,7 +139,14 @@ def test_run_grid_then_report(tmp_path):
     assert (runs["energy_evals_train"] == 60 * 41).all()
     assert (runs["energy_evals_sample"] == 60 * 10 * 5).all()  # 5 rounds of 10 thinning steps
     board = pd.read_csv(out_dir / "leaderboard.csv")
-    assert set(board["metric"]) == {"mean_error", "cov_error", "mmd", "w2", "sliced_w2"}
+    assert set(board["metric"]) == {
+        "mean_error",
+        "cov_error",
+        "mmd",
+        "w2",
+        "sliced_w2",
+        "mode_mass_error",
+    }
     assert (board["n_seeds"] == 2).all() and (board["rank"] == 1).all()
     md = (out_dir / "LEADERBOARD.md").read_text()
     assert "## gmm4" in md and "plots/heatmap.png" in md

@@ -66,6 +66,7 @@ def test_timeout_and_budget(tmp_path):
 def test_resume_computes_nothing_and_force_recomputes(tmp_path):
     cells = expand(
         SUITES["quick"],
+        methods=["mala"],
         targets=["gmm4"],
         seeds=[0, 1],
         n_samples=200,
@@ -84,6 +85,7 @@ def test_resume_computes_nothing_and_force_recomputes(tmp_path):
 def test_same_seed_same_numbers(tmp_path):
     cells = expand(
         SUITES["quick"],
+        methods=["mala"],
         targets=["banana"],
         seeds=[0],
         n_samples=200,

@@ -130,8 +130,10 @@ SMALL = dict(steps=5, batch_size=64, hidden=16, layers=2, noise_dim=4)
             {"estimator": "is", "proposals": "local", "n_proposals": 4},
             (5 * 64 * 4 * 3, 0, 0),
         ),
-        (Drifting, {"estimator": "curvature"}, (0, 5 * 64, 5 * 64 * 2)),
-        (DriftingForce, {}, (0, 5 * 64, 0)),
+        # curvature and force at the fine bandwidths 0.1 and 0.3, shared IS at 1.0
+        (Drifting, {"estimator": "curvature"}, (5 * 64, 5 * 64, 5 * 64 * 2)),
+        (DriftingForce, {}, (5 * 64, 5 * 64, 0)),
+        (DriftingForce, {"bandwidths": (0.1, 0.3)}, (0, 5 * 64, 0)),
     ],
 )
 def test_every_evaluation_is_counted_in_train_and_sampling_is_free(cls, params, expected):
