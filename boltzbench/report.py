@@ -38,6 +38,7 @@ BASE_COLUMNS = [
     "train_seconds",
     "sample_seconds",
     "n_samples",
+    "samples_per_second",
 ]
 PROVENANCE_COLUMNS = [
     "budget",
@@ -68,6 +69,8 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
         for name, value in record.get("diagnostics", {}).items():
             row[f"diag_{name}"] = value
         row["budget"] = record.get("budget")
+        seconds, n = record.get("sample_seconds"), record.get("n_samples")
+        row["samples_per_second"] = n / seconds if seconds and n else None
         row["params"] = json.dumps(record.get("params", {}), sort_keys=True)
         row["config_hash"] = record.get("config_hash")
         row["config"] = json.dumps(record.get("config", {}), sort_keys=True)
@@ -335,8 +338,10 @@ def leaderboard_markdown(
         lines += [
             f"## {target}",
             "",
-            "| method | ok/seeds | " + " | ".join(metrics) + " | energy evals | grad+HVP evals |",
-            "|---" * (len(metrics) + 4) + "|",
+            "| method | ok/seeds | "
+            + " | ".join(metrics)
+            + " | energy evals | grad+HVP evals | train s | samples/s |",
+            "|---" * (len(metrics) + 6) + "|",
         ]
         order = (
             sub[sub["metric"] == metrics[0]].sort_values(["rank", "method"])["method"]
@@ -355,10 +360,11 @@ def leaderboard_markdown(
             lines.append(
                 f"| {method} | {n_ok}/{len(cells)} | "
                 + " | ".join(values)
-                + f" | {energy:.3g} | {grads:.3g} |"
+                + f" | {energy:.3g} | {grads:.3g} | {cells['train_seconds'].mean():.3g}"
+                + f" | {cells['samples_per_second'].mean():.3g} |"
             )
         floors = [f"{sub[sub['metric'] == k]['floor'].mean():.4g}" for k in metrics]
-        lines += ["| *floor (exact sampler)* | | " + " | ".join(floors) + " | 0 | 0 |", ""]
+        lines += ["| *floor (exact sampler)* | | " + " | ".join(floors) + " | 0 | 0 | | |", ""]
         overrides = runs[(runs["target"] == target) & (runs["params"] != "{}")]
         for method, params in sorted(
             set(zip(overrides["method"], overrides["params"], strict=True))
