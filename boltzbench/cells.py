@@ -21,6 +21,7 @@ import torch
 
 from boltzbench.counter import BudgetExceeded, Counter, Counts, charging
 from boltzbench.floors import noise_floors
+from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
 from boltzbench.registry import METHODS, METRICS, TARGETS
 
@@ -61,14 +62,7 @@ class Cell:
     budget: int | None = None
     n_samples: int | None = None
     label: str | None = None
-    metrics: tuple[str, ...] = (
-        "mean_error",
-        "cov_error",
-        "mmd",
-        "w2",
-        "sliced_w2",
-        "mode_mass_error",
-    )
+    metrics: tuple[str, ...] = DEFAULT_METRICS
 
     @property
     def name(self) -> str:
