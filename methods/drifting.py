@@ -50,7 +50,7 @@ from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 
 ESTIMATORS = ("is", "curvature")
-PROPOSALS = ("local", "shared", "mixed")
+PROPOSALS = ("local", "shared")
 
 
 def mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
@@ -77,7 +77,14 @@ def _safe_softmax(log_w: torch.Tensor) -> torch.Tensor:
     return w if torch.isfinite(w).all() else torch.nan_to_num(w, nan=0.0)
 
 
-def sampler_drift(x: torch.Tensor, sigma: float, self_weight: float = 1.0) -> torch.Tensor:
+def _pairwise_sq(x: torch.Tensor, sq: torch.Tensor | None) -> torch.Tensor:
+    """Squared pairwise distances of the batch (a fresh tensor: callers modify it)."""
+    return torch.cdist(x, x).pow(2) if sq is None else sq.clone()
+
+
+def sampler_drift(
+    x: torch.Tensor, sigma: float, self_weight: float = 1.0, sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """Gaussian mean-shift over the batch, Σ_j a_ij (x_j − x_i), [B, d]: an estimate of
     σ² ∇log q_σ(x_i) for the batch's own distribution q.
 
@@ -85,9 +92,10 @@ def sampler_drift(x: torch.Tensor, sigma: float, self_weight: float = 1.0) -> to
     ``self_weight`` instead of its kernel value 1: 1 is the plain self-included mean-shift,
     0 excludes self (unstable: an isolated sample is pushed away by about its distance to
     the rest). A small positive weight keeps isolated samples still while barely damping
-    the repulsion in sparse regions such as a generator's seam between modes.
+    the repulsion in sparse regions such as a generator's seam between modes. ``sq``:
+    the batch's squared pairwise distances [B, B], if already computed.
     """
-    logits = -torch.cdist(x, x).pow(2) / (2 * sigma**2)
+    logits = -_pairwise_sq(x, sq) / (2 * sigma**2)
     logits.diagonal().fill_(math.log(self_weight) if self_weight > 0 else -math.inf)
     return torch.softmax(logits, dim=1) @ x - x
 
@@ -149,9 +157,8 @@ class DriftingConfig:
         estimator: target-side estimator, ``"is"`` or ``"curvature"``. The curvature
             approximation is only trusted at fine bandwidths (σ ≤ ``local_below`` ×
             init_std); coarser bandwidths use the shared-proposal IS estimator.
-        proposals: for ``"is"``: ``"local"`` (per-sample proposals), ``"shared"`` (one
-            proposal per sample, shared by the batch as a mixture) or ``"mixed"`` (local at
-            fine bandwidths, shared at coarse ones).
+        proposals: for ``"is"``: ``"local"`` (per-sample proposals) or ``"shared"`` (one
+            proposal per sample, shared by the batch as a mixture).
         n_proposals: proposals per sample for local IS (antithetic pairs).
         bandwidths: kernel bandwidths σ, relative to the target's ``init_std``; the drift
             is the average over them.
@@ -163,17 +170,12 @@ class DriftingConfig:
             rescaled at initialisation so the first samples are N(0, init_std² I)-like.
         grad_clip: gradient-norm clip.
         curvature_floor: lower clip of the eigenvalues of I + σ²H.
-        residual: add the first d noise coordinates to the generator's output.
-        normalize: per-bandwidth drift scale: ``"none"`` (the natural σ²-scaled field),
+        normalize: per-bandwidth drift scale: ``"none"`` (the natural σ²-scaled field) or
             ``"rms"`` (each bandwidth's drift divided by its batch RMS, as in the original
-            drifting models, so fine and coarse scales weigh alike) or ``"init"`` (divided
-            by its RMS at the first step). Any positive scalar keeps V = 0 at q = π.
+            drifting models, so fine and coarse scales weigh alike). Any positive scalar
+            keeps V = 0 at q = π.
         max_step: per-sample trust region: each bandwidth's drift is clipped to at most
             ``max_step`` × σ (0 disables); inactive near equilibrium.
-        weighting: ``"sigma2"`` (as computed) or ``"equal"`` (each bandwidth's drift
-            multiplied by (σ_min/σ)², i.e. score differences on a common scale).
-        coarse_fraction: fraction of the steps that use only the coarsest bandwidth.
-        self_weight: weight of the self pair in the sampler-side mean-shift (1 = plain).
         local_below: bandwidths up to this (relative) value count as "fine".
     """
 
@@ -190,12 +192,8 @@ class DriftingConfig:
     layers: int = 4
     grad_clip: float = 2.0
     curvature_floor: float = 0.1
-    residual: bool = False
     normalize: str = "rms"
     max_step: float = 1.0
-    weighting: str = "sigma2"
-    coarse_fraction: float = 0.0
-    self_weight: float = 1.0
     local_below: float = 0.5
 
     def validate(self) -> None:
@@ -205,10 +203,8 @@ class DriftingConfig:
             raise ValueError(f"proposals must be one of {PROPOSALS}, got {self.proposals!r}")
         if not self.bandwidths or min(self.bandwidths) <= 0:
             raise ValueError(f"bandwidths must be positive, got {self.bandwidths}")
-        if self.normalize not in ("none", "rms", "init"):
-            raise ValueError(f"normalize must be none, rms or init, got {self.normalize!r}")
-        if self.weighting not in ("sigma2", "equal"):
-            raise ValueError(f"weighting must be sigma2 or equal, got {self.weighting!r}")
+        if self.normalize not in ("none", "rms"):
+            raise ValueError(f"normalize must be none or rms, got {self.normalize!r}")
         if self.batch_size < 2 or self.steps < 0 or self.n_proposals < 1:
             raise ValueError(f"invalid sizes in {self}")
 
@@ -231,7 +227,7 @@ class _OneStepSampler:
         self.target = target
         self.scale = float(target.init_std)
         self.sigmas = [b * self.scale for b in c.bandwidths]
-        self._init_rms: dict[float, float] = {}
+        self.fine_sigmas = [s for s in self.sigmas if s <= c.local_below * self.scale]
         self.gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG
             torch.manual_seed(seed)
@@ -246,10 +242,7 @@ class _OneStepSampler:
                 last.bias.copy_((last.bias - probe.mean(0)) / std)
         opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, c.steps), eta_min=0.1 * c.lr)
-        self.active_sigmas = self.sigmas
-        for step in range(c.steps):
-            coarse = step < c.coarse_fraction * c.steps
-            self.active_sigmas = [max(self.sigmas)] if coarse else self.sigmas
+        for _ in range(c.steps):
             eps = torch.randn(c.batch_size, c.noise_dim, generator=self.gen)
             x = self._forward(eps)
             with torch.no_grad():
@@ -265,17 +258,11 @@ class _OneStepSampler:
             self.history.append(float(loss.detach()))
 
     def _norm(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
-        if self.config.weighting == "equal":
-            v = v * (min(self.sigmas) / sigma) ** 2
         if self.config.max_step > 0:
             size = v.norm(dim=1, keepdim=True).clamp_min(1e-30)
             v = v * (self.config.max_step * sigma / size).clamp(max=1.0)
         if self.config.normalize == "rms":
             return v / v.pow(2).mean().sqrt().clamp_min(1e-12) * self.scale
-        if self.config.normalize == "init":
-            if sigma not in self._init_rms:
-                self._init_rms[sigma] = float(v.pow(2).mean().sqrt().clamp_min(1e-12))
-            return v / self._init_rms[sigma] * self.scale
         return v
 
     def sample(self, n: int) -> torch.Tensor:
@@ -284,10 +271,7 @@ class _OneStepSampler:
             return self._forward(eps)
 
     def _forward(self, eps: torch.Tensor) -> torch.Tensor:
-        out = self.net(eps)
-        if self.config.residual:
-            out = out + eps[:, : out.shape[1]]
-        return self.scale * out
+        return self.scale * self.net(eps)
 
     def diagnostics(self) -> dict[str, float]:
         """Final drift size ‖ηV‖²/scale² (the loss value), averaged over the last 100 steps."""
@@ -304,20 +288,21 @@ class Drifting(_OneStepSampler):
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        fine = [s for s in self.active_sigmas if s <= c.local_below * self.scale]
+        fine = self.fine_sigmas
         if c.estimator == "curvature" and fine:
             e_grad = -self.target.score(x)
             hess = self.target.hessian(x)
+        sq = torch.cdist(x, x).pow(2)  # shared by every bandwidth's sampler side
         total = torch.zeros_like(x)
-        for sigma in self.active_sigmas:
+        for sigma in self.sigmas:
             if c.estimator == "curvature" and sigma in fine:
                 v_plus = curvature_drift(e_grad, hess, sigma, c.curvature_floor)
-            elif c.proposals == "local" or (c.proposals == "mixed" and sigma in fine):
+            elif c.proposals == "local":
                 v_plus = is_local_drift(self.target, x, sigma, c.n_proposals, self.gen)
             else:
                 v_plus = is_shared_drift(self.target, x, sigma, self.gen)
-            total += self._norm(v_plus - sampler_drift(x, sigma, c.self_weight), sigma)
-        return total / len(self.active_sigmas)
+            total += self._norm(v_plus - sampler_drift(x, sigma, sq=sq), sigma)
+        return total / len(self.sigmas)
 
 
 @dataclass
@@ -332,14 +317,16 @@ class DriftingForceConfig(DriftingConfig):
     step_size: float = 1.0
 
 
-def force_drift(x: torch.Tensor, scores: torch.Tensor, sigma: float) -> torch.Tensor:
+def force_drift(
+    x: torch.Tensor, scores: torch.Tensor, sigma: float, sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """Σ_j k̃_ij [σ² s(x_j) − (x_j − x_i)] with k̃ the row-normalised Gaussian kernel over the
     batch (self included), [B, d].
 
     By the Drifting Score Identity, E_q[k̃ (y − x)] = σ² E_q[k̃ s_q(y)], so this is the
     kernel-weighted average of the Boltzmann correction σ² (s_π − s_q) over the batch; it
-    vanishes when q = π."""
-    logits = -torch.cdist(x, x).pow(2) / (2 * sigma**2)
+    vanishes when q = π. ``sq``: the batch's squared pairwise distances, if computed."""
+    logits = -_pairwise_sq(x, sq) / (2 * sigma**2)
     a = torch.softmax(logits, dim=1)
     return sigma**2 * (a @ scores) - (a @ x - x)
 
@@ -359,16 +346,15 @@ class DriftingForce(_OneStepSampler):
     Config = DriftingForceConfig
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        fine = [s for s in self.active_sigmas if s <= c.local_below * self.scale]
-        scores = self.target.score(x).to(x.dtype) if fine else None
+        scores = self.target.score(x).to(x.dtype) if self.fine_sigmas else None
+        sq = torch.cdist(x, x).pow(2)  # shared by every bandwidth
         total = torch.zeros_like(x)
-        for sigma in self.active_sigmas:
-            if sigma in fine:
-                v = force_drift(x, scores, sigma)
+        for sigma in self.sigmas:
+            if sigma in self.fine_sigmas:
+                v = force_drift(x, scores, sigma, sq=sq)
             else:  # coarse scales: the force average's variance grows like σ², use IS
                 v = is_shared_drift(self.target, x, sigma, self.gen) - sampler_drift(
-                    x, sigma, c.self_weight
+                    x, sigma, sq=sq
                 )
             total += self._norm(v, sigma)
-        return total / len(self.active_sigmas)
+        return total / len(self.sigmas)

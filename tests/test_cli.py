@@ -1,25 +1,8 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-PLUGINS = Path(__file__).resolve().parent / "plugins"
-
-
-def cli(*args, cwd=None, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "boltzbench", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
+from cli_helpers import PLUGINS, cli
 
 
 def test_list_shows_everything():

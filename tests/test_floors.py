@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from boltzbench.targets.gmm import GMM4
@@ -22,8 +24,11 @@ def test_floor_is_the_metric_of_independent_exact_sets():
     assert 0.2 * (2 * 1.0625 / 300) ** 0.5 < floors["mean_error"] < 3 * (2 * 1.0625 / 300) ** 0.5
 
 
-def test_floors_are_cached_and_shrink_with_n():
+def test_floors_are_cached_and_shrink_with_n(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOLTZBENCH_CACHE", str(tmp_path))
     t = GMM4()
     small = noise_floors(t, ["sliced_w2"], 100)
+    (cached,) = (tmp_path / "floors").glob("gmm4-*.json")
+    assert json.loads(cached.read_text())["floors"] == small
     assert noise_floors(t, ["sliced_w2"], 100) == small
     assert noise_floors(t, ["sliced_w2"], 2000)["sliced_w2"] < small["sliced_w2"]

@@ -1,30 +1,13 @@
 """The three plugin routes, and the README's plugin example run exactly as printed."""
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pandas as pd
+from cli_helpers import PLUGINS, cli
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGINS = Path(__file__).resolve().parent / "plugins"
-
-
-def cli(*args, cwd=None, pythonpath=None):
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "boltzbench", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
 
 
 def run_one(method, out, *extra, cwd=None, pythonpath=None):
