@@ -1,9 +1,25 @@
 """Baselines: MCMC/Langevin samplers (and, later, annealed and distilled diffusion samplers).
 
-Built-in: ``mala`` (fixed step size).
+Built-in: ``ula``, ``mala``, ``hmc``, ``pt`` (parallel tempering) and ``smc`` (adaptive
+tempering SMC with a log Z estimate); shared machinery in :mod:`.mcmc`.
 """
 
-from boltzbench.baselines import mala  # noqa: F401  (registration)
+from boltzbench.baselines import hmc, mala, pt, smc, ula  # noqa: F401  (registration)
+from boltzbench.baselines.hmc import HMC, HMCConfig
 from boltzbench.baselines.mala import MALA, MALAConfig
+from boltzbench.baselines.pt import ParallelTempering, PTConfig
+from boltzbench.baselines.smc import SMC, SMCConfig
+from boltzbench.baselines.ula import ULA, ULAConfig
 
-__all__ = ["MALA", "MALAConfig"]
+__all__ = [
+    "HMC",
+    "HMCConfig",
+    "MALA",
+    "MALAConfig",
+    "PTConfig",
+    "ParallelTempering",
+    "SMC",
+    "SMCConfig",
+    "ULA",
+    "ULAConfig",
+]

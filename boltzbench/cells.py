@@ -192,6 +192,8 @@ def execute_cell(
             record["diagnostics"] = {"error": _one_line(exc)}
     if samples is not None:
         _score(cell, target, samples, record)
+        _curve(target, locals().get("method"), record)
+        _log_z_error(target, record)
     record["wall_seconds"] = time.time() - started
     return record, None if samples is None else samples.numpy()
 
@@ -220,3 +222,47 @@ def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any
         errors.append(f"floors: {_one_line(exc)}")
     if errors:
         record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]
+
+
+CURVE_METRIC = "mmd"
+CURVE_MAX_POINTS = 2000
+
+
+def _curve(target: Any, method: Any, record: dict[str, Any]) -> None:
+    """Score the method's snapshots (if any) with MMD against the reference: the record's
+    ``curve`` is a list of {energy_evals, grad_evals, evals, phase, n, mmd}. A snapshot
+    larger than CURVE_MAX_POINTS is thinned evenly. A broken snapshot list is reported in
+    ``curve_error`` and never fails the cell."""
+    snaps = getattr(method, "snapshots", None)
+    if not snaps:
+        return
+    try:
+        fn = METRICS.get(CURVE_METRIC)
+        reference = target.reference().samples
+        curve = []
+        for snap in snaps:
+            x = validate_samples(snap.samples, snap.samples.shape[0], target.dim)
+            if x.shape[0] > CURVE_MAX_POINTS:
+                x = x[torch.linspace(0, x.shape[0] - 1, CURVE_MAX_POINTS).long()]
+            value = fn(x, reference, target)
+            curve.append(
+                {
+                    "energy_evals": int(snap.energy_evals),
+                    "grad_evals": int(snap.grad_evals),
+                    "evals": int(snap.energy_evals) + int(snap.grad_evals),
+                    "phase": str(snap.phase),
+                    "n": int(x.shape[0]),
+                    CURVE_METRIC: float(value),
+                }
+            )
+        record["curve"] = curve
+    except Exception as exc:
+        record["curve_error"] = _one_line(exc)
+
+
+def _log_z_error(target: Any, record: dict[str, Any]) -> None:
+    """|log Ẑ − log Z| for a method reporting ``log_z`` on a target that knows log Z."""
+    log_z = record["diagnostics"].get("log_z")
+    true = getattr(target, "log_Z", None)
+    if log_z is not None and true is not None and math.isfinite(log_z):
+        record["diagnostics"]["log_z_error"] = abs(float(log_z) - float(true))

@@ -61,6 +61,23 @@ class Target(Protocol):
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A method's samples at one point of its run, for quality-against-cost curves.
+
+    Attributes:
+        energy_evals: energy values evaluated so far (train + sample).
+        grad_evals: gradients plus Hessian-vector products evaluated so far.
+        samples: what the method would return if stopped here, [m, d].
+        phase: ``"train"`` or ``"sample"``.
+    """
+
+    energy_evals: int
+    grad_evals: int
+    samples: torch.Tensor
+    phase: str
+
+
 @runtime_checkable
 class Method(Protocol):
     """What a method provides.
@@ -69,7 +86,9 @@ class Method(Protocol):
     ``cls(config)``. ``fit`` receives a :class:`boltzbench.counter.Counter`, never the raw
     target; every evaluation during ``fit`` is charged to ``train`` (training, tuning,
     burn-in) and during ``sample`` to ``sample``. ``sample(n)`` returns a float tensor of
-    shape ``[n, d]``. An optional ``diagnostics() -> dict[str, float]`` adds columns.
+    shape ``[n, d]``. An optional ``diagnostics() -> dict[str, float]`` adds columns; an
+    optional ``snapshots: list[Snapshot]`` attribute (filled while it runs) adds a
+    quality-against-evaluations curve.
     """
 
     def fit(self, target: Any, *, seed: int) -> None: ...

@@ -91,6 +91,27 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
     return df.sort_values(["target", "method", "seed"], kind="stable").reset_index(drop=True)
 
 
+CURVE_COLUMNS = ["target", "method", "seed", "phase", "energy_evals", "grad_evals", "evals", "n"]
+
+
+def load_curves(out_dir: Path) -> pd.DataFrame:
+    """Tidy quality-against-cost points: one row per snapshot of every ok cell
+    (target, method, seed, phase, energy_evals, grad_evals, evals, n, mmd)."""
+    rows = []
+    for path in sorted(Path(out_dir, "cells").glob("*.json")):
+        record = load_record(path)
+        if record is None or record.get("status") != "ok":
+            continue
+        for point in record.get("curve") or []:
+            rows.append({k: record.get(k) for k in ("target", "method", "seed")} | point)
+    if not rows:
+        return pd.DataFrame(columns=CURVE_COLUMNS + ["mmd"])
+    df = pd.DataFrame(rows)
+    return df.sort_values(["target", "method", "seed", "evals"], kind="stable").reset_index(
+        drop=True
+    )
+
+
 def metric_columns(df: pd.DataFrame) -> list[str]:
     """Metric columns present in a runs table, built-ins first."""
     skip = set(BASE_COLUMNS) | set(PROVENANCE_COLUMNS) | {"samples_file"}
@@ -295,6 +316,63 @@ def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str
     return _save(fig, path)
 
 
+CURVE_CLIP = 1e-5
+
+
+def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path | None:
+    """MMD against energy evaluations (values + gradients, log axis), one panel per target,
+    one line per method (mean over seeds, band from the lowest to the highest seed), the
+    exact sampler's noise floor as a dashed line. Methods without snapshots appear as one
+    marker at their total cost. The y axis is logarithmic: values below CURVE_CLIP
+    (including the negative values the unbiased MMD² takes when a set is as close to the
+    reference as its sample size can tell) are drawn at CURVE_CLIP."""
+    import matplotlib.pyplot as plt
+
+    ok = runs[runs["status"] == "ok"].copy()
+    if ok.empty or "mmd" not in ok:
+        return None
+    ok["evals"] = ok[[c for c in COUNT_COLUMNS if c in ok]].sum(axis=1)
+    targets = sorted(ok["target"].unique())
+    colours = _palette(sorted(ok["method"].unique()))
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        sub = curves[curves["target"] == target] if not curves.empty else curves
+        with_curve = set(sub["method"]) if not sub.empty else set()
+        for method, group in sub.groupby("method", sort=True) if not sub.empty else []:
+            stats = group.groupby("evals")["mmd"].agg(["mean", "min", "max"]).reset_index()
+            stats = stats[stats["evals"] > 0]
+            stats[["mean", "min", "max"]] = stats[["mean", "min", "max"]].clip(lower=CURVE_CLIP)
+            ax.plot(stats["evals"], stats["mean"], color=colours[method], label=method, lw=1.4)
+            ax.fill_between(
+                stats["evals"], stats["min"], stats["max"], color=colours[method], alpha=0.2
+            )
+        rows = ok[(ok["target"] == target) & ~ok["method"].isin(with_curve)]
+        for method, group in rows.groupby("method", sort=True):
+            ax.errorbar(
+                group["evals"].mean(),
+                group["mmd"].mean(),
+                yerr=[
+                    [group["mmd"].mean() - group["mmd"].min()],
+                    [group["mmd"].max() - group["mmd"].mean()],
+                ],
+                fmt="o",
+                color=colours[method],
+                label=f"{method} (final)",
+            )
+        floor = ok.loc[ok["target"] == target, "mmd_floor"].dropna() if "mmd_floor" in ok else []
+        if len(floor):
+            level = max(float(np.mean(floor)), CURVE_CLIP)
+            ax.axhline(level, color="0.3", ls="--", lw=0.8, label="exact floor")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("energy + gradient evaluations")
+        ax.set_ylabel(f"MMD² (RBF; clipped at {CURVE_CLIP:g})")
+        ax.set_title(target)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig: Any, path: Path) -> Path:
     import io
 
@@ -399,12 +477,17 @@ def build_report(out_dir: Path) -> list[Path]:
         runs_csv, runs.drop(columns=["samples_file"], errors="ignore").to_csv(index=False).encode()
     )
     atomic_write_bytes(board_csv, board.to_csv(index=False).encode())
-    written += [runs_csv, board_csv]
+    curves = load_curves(out_dir)
+    curves_csv = out_dir / "curves.csv"
+    atomic_write_bytes(curves_csv, curves.to_csv(index=False).encode())
+    written += [runs_csv, board_csv, curves_csv]
     plots: list[Path] = []
     plot_dir = out_dir / "plots"
     if not board.empty:
         heat = plot_heatmap(board, plot_dir / "heatmap.png")
         plots += [heat] if heat else []
+        curve_plot = plot_curves(curves, runs, plot_dir / "curves.png")
+        plots += [curve_plot] if curve_plot else []
         for target in sorted(runs["target"].unique()):
             p = plot_samples(runs, out_dir, plot_dir / f"samples_{target}.png", target)
             plots += [p] if p else []

@@ -45,10 +45,17 @@ class Suite:
 SUITES: dict[str, Suite] = {
     "quick": Suite(
         name="quick",
-        description="The three 2-D targets of the drifting paper: MALA and the drifting samplers.",
+        description=(
+            "The three 2-D targets of the drifting paper: the MCMC baselines and the "
+            "drifting samplers."
+        ),
         targets=("gmm4", "double_well", "banana"),
         methods=(
+            MethodEntry("ula"),
             MethodEntry("mala"),
+            MethodEntry("hmc"),
+            MethodEntry("pt"),
+            MethodEntry("smc"),
             MethodEntry(
                 "drifting",
                 # the default rms-normalised multi-scale drift drains the shallow well of

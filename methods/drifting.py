@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from boltzbench.counter import Counter
+from boltzbench.protocols import Snapshot
 from boltzbench.registry import register_method
 
 ESTIMATORS = ("is", "curvature")
@@ -220,9 +221,12 @@ class _OneStepSampler:
 
     config: DriftingConfig
 
+    SNAPSHOT_SIZE = 2000
+
     def __init__(self, config: DriftingConfig | None = None) -> None:
         self.config = config or type(self).Config()
         self.history: list[float] = []
+        self.snapshots: list[Snapshot] = []
 
     def drift(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -249,7 +253,11 @@ class _OneStepSampler:
                     last.bias.copy_((last.bias - probe.mean(0)) / std)
         opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, c.steps), eta_min=0.1 * c.lr)
-        for _ in range(c.steps):
+        # fixed noise for the training snapshots, from its own stream (training unchanged)
+        probe = torch.randn(
+            self.SNAPSHOT_SIZE, c.noise_dim, generator=torch.Generator().manual_seed(seed + 7919)
+        )
+        for step in range(1, c.steps + 1):
             eps = torch.randn(c.batch_size, c.noise_dim, generator=self.gen)
             x = self._forward(eps)
             with torch.no_grad():
@@ -263,6 +271,22 @@ class _OneStepSampler:
             opt.step()
             sched.step()
             self.history.append(float(loss.detach()))
+            if step & (step - 1) == 0 or step == c.steps:
+                self._snapshot(probe)
+
+    def _snapshot(self, probe: torch.Tensor) -> None:
+        """The generator's samples of the fixed probe noise, at the evaluations so far."""
+        counts = self.target.counts
+        with torch.no_grad():
+            x = self._forward(probe)
+        self.snapshots.append(
+            Snapshot(
+                energy_evals=counts.energy_evals_train,
+                grad_evals=counts.grad_evals_train + counts.hvp_evals_train,
+                samples=x,
+                phase="train",
+            )
+        )
 
     def _norm(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
         if self.config.max_step > 0:

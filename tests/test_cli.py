@@ -28,7 +28,10 @@ def test_list_shows_everything():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--methods", "nope"], "unknown method 'nope'; known: drifting, drifting_force, mala"),
+        (
+            ["--methods", "nope"],
+            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, pt, smc, ula",
+        ),
         (["--targets", "gmm4,nope"], "unknown target 'nope'; known: banana, double_well, gmm4"),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (["--suite", "huge"], "unknown suite 'huge'; known: quick"),
@@ -39,7 +42,10 @@ def test_list_shows_everything():
         (["--n-samples", "0"], "--n-samples: expected a positive integer"),
         (["--param", "mala.bogus=1"], "unknown parameter(s) bogus for MALA; known: n_chains"),
         (["--param", "mala"], "--param: expected METHOD.KEY=VALUE"),
-        (["--param", "hmc.step_size=1"], "--param names method 'hmc', which is not in this run"),
+        (
+            ["--methods", "mala", "--param", "hmc.step_size=1"],
+            "--param names method 'hmc', which is not in this run",
+        ),
         (["--plugin", "does_not_exist.py"], "plugin file 'does_not_exist.py' does not exist"),
         (["--plugin", "{syntax_error_plugin}"], "has a syntax error at line 3"),
         (
