@@ -1,12 +1,14 @@
 """Baselines: MCMC/Langevin samplers (and, later, annealed and distilled diffusion samplers).
 
-Built-in: ``ula``, ``mala``, ``hmc``, ``pt`` (parallel tempering) and ``smc`` (adaptive
-tempering SMC with a log Z estimate); shared machinery in :mod:`.mcmc`.
+Built-in: ``ula``, ``mala``, ``hmc``, ``pt`` (parallel tempering), ``smc`` (adaptive
+tempering SMC with a log Z estimate) and ``pita`` (progressive inference-time annealing of
+diffusion models); shared machinery in :mod:`.mcmc`.
 """
 
-from boltzbench.baselines import hmc, mala, pt, smc, ula  # noqa: F401  (registration)
+from boltzbench.baselines import hmc, mala, pita, pt, smc, ula  # noqa: F401  (registration)
 from boltzbench.baselines.hmc import HMC, HMCConfig
 from boltzbench.baselines.mala import MALA, MALAConfig
+from boltzbench.baselines.pita import PITA, PITAConfig
 from boltzbench.baselines.pt import ParallelTempering, PTConfig
 from boltzbench.baselines.smc import SMC, SMCConfig
 from boltzbench.baselines.ula import ULA, ULAConfig
@@ -16,6 +18,8 @@ __all__ = [
     "HMCConfig",
     "MALA",
     "MALAConfig",
+    "PITA",
+    "PITAConfig",
     "PTConfig",
     "ParallelTempering",
     "SMC",

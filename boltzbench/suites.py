@@ -56,6 +56,7 @@ SUITES: dict[str, Suite] = {
             MethodEntry("hmc"),
             MethodEntry("pt"),
             MethodEntry("smc"),
+            MethodEntry("pita"),
             MethodEntry(
                 "drifting",
                 # the default rms-normalised multi-scale drift drains the shallow well of
