@@ -433,10 +433,11 @@ class PITA:
         return x
 
     def diagnostics(self) -> dict[str, float]:
-        """Evaluations (values + gradients) per stage, and the normalised ESS of each final
-        importance correction (the last one is sample()'s)."""
+        """Evaluations (values + gradients) per stage; ``ess_fraction``: the normalised ESS
+        of sample()'s final importance correction (``ess_fraction_min``: the lowest over
+        all transitions)."""
         out = {f"evals_{k}": float(v) for k, v in self.phase_evals.items()}
         if self.final_ess:
-            out["ess_fraction_final"] = self.final_ess[-1]
+            out["ess_fraction"] = self.final_ess[-1]
             out["ess_fraction_min"] = min(self.final_ess)
         return out

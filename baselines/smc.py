@@ -80,8 +80,9 @@ class SMC:
     systematically, then ``n_moves`` MALA moves targeting π_β. Every move costs one energy
     and one gradient per particle; the incremental weights reuse energies already computed.
     SMC has nothing to learn ahead of time, so ``fit`` evaluates nothing and everything is
-    charged to ``sample``. Reports the log Z estimate (``log_z``), the number of
-    temperatures and the MALA acceptance rate.
+    charged to ``sample``. Reports the log Z estimate (``log_z``), the normalised ESS of the
+    last incremental weights (``ess_fraction``), the number of temperatures and the MALA
+    acceptance rate.
     """
 
     Config = SMCConfig
@@ -89,6 +90,7 @@ class SMC:
     def __init__(self, config: SMCConfig | None = None) -> None:
         self.config = config or SMCConfig()
         self.log_z: float | None = None
+        self.last_ess: float | None = None
         self.n_temps = 0
         self._acc: list[float] = []
 
@@ -121,6 +123,7 @@ class SMC:
             new_beta = next_beta(delta, beta, c.ess_threshold * m)
             log_w = -(new_beta - beta) * torch.where(torch.isfinite(delta), delta, torch.inf)
             log_z += float(torch.logsumexp(log_w, 0)) - math.log(m)
+            self.last_ess = ess(log_w) / m
             idx = systematic_resample(log_w, self.gen)
             x, e, s = x[idx], e[idx], s[idx]
             beta = new_beta
@@ -163,6 +166,8 @@ class SMC:
         out: dict[str, float] = {"n_temperatures": float(self.n_temps)}
         if self.log_z is not None:
             out["log_z"] = self.log_z
+        if self.last_ess is not None:
+            out["ess_fraction"] = self.last_ess
         if self._acc:
             out["acceptance_sample"] = sum(self._acc) / len(self._acc)
         return out

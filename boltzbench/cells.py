@@ -193,7 +193,7 @@ def execute_cell(
     if samples is not None:
         _score(cell, target, samples, record)
         _curve(target, locals().get("method"), record)
-        _log_z_error(target, record)
+        _estimates(target, record)
     record["wall_seconds"] = time.time() - started
     return record, None if samples is None else samples.numpy()
 
@@ -260,9 +260,29 @@ def _curve(target: Any, method: Any, record: dict[str, Any]) -> None:
         record["curve_error"] = _one_line(exc)
 
 
-def _log_z_error(target: Any, record: dict[str, Any]) -> None:
-    """|log Ẑ − log Z| for a method reporting ``log_z`` on a target that knows log Z."""
-    log_z = record["diagnostics"].get("log_z")
-    true = getattr(target, "log_Z", None)
-    if log_z is not None and true is not None and math.isfinite(log_z):
-        record["diagnostics"]["log_z_error"] = abs(float(log_z) - float(true))
+#: Metrics computed from what a method reports about its own importance weights (in its
+#: diagnostics), not from the samples: name -> (diagnostic, lower is better).
+ESTIMATE_METRICS = {
+    "log_z_error": ("log_z", True),
+    "elbo": ("elbo", False),
+    "ess_fraction": ("ess_fraction", False),
+}
+ESTIMATE_VERSION = "1"
+
+
+def _estimates(target: Any, record: dict[str, Any]) -> None:
+    """Turn a method's reported estimates into metrics: ``log_z_error`` = |log Ẑ − log Z|
+    (targets that know log Z), ``elbo`` (mean log-weight, a lower bound on log Z for
+    exact weights) and ``ess_fraction`` (ESS / number of weights)."""
+    diag = record["diagnostics"]
+    for name, (key, _) in ESTIMATE_METRICS.items():
+        value = diag.get(key)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            continue
+        if name == "log_z_error":
+            true = getattr(target, "log_Z", None)
+            if true is None:
+                continue
+            value = abs(float(value) - float(true))
+        record["metrics"][name] = float(value)
+        record["metric_versions"][name] = ESTIMATE_VERSION

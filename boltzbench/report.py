@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from boltzbench.cells import ESTIMATE_METRICS
 from boltzbench.io import atomic_write_bytes
 from boltzbench.registry import METRICS, TARGETS, UnknownNameError
 from boltzbench.runner import load_record
@@ -126,6 +127,8 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
 
 
 def _lower_is_better(metric: str) -> bool:
+    if metric in ESTIMATE_METRICS:
+        return ESTIMATE_METRICS[metric][1]
     try:
         return bool(getattr(METRICS.get(metric), "lower_is_better", True))
     except UnknownNameError:

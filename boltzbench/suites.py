@@ -57,6 +57,9 @@ SUITES: dict[str, Suite] = {
             MethodEntry("pt"),
             MethodEntry("smc"),
             MethodEntry("pita"),
+            # the one-step sampler (default) and the same training sampled on its fine grid
+            MethodEntry("osds"),
+            MethodEntry("osds", {"sample_steps": 32}, label="osds_fine"),
             MethodEntry(
                 "drifting",
                 # the default rms-normalised multi-scale drift drains the shallow well of

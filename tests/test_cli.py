@@ -30,7 +30,8 @@ def test_list_shows_everything():
     [
         (
             ["--methods", "nope"],
-            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, pita, pt, smc, ula",
+            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, osds, pita, pt, "
+            "smc, ula",
         ),
         (["--targets", "gmm4,nope"], "unknown target 'nope'; known: banana, double_well, gmm4"),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
