@@ -9,30 +9,8 @@ ESS (ArviZ) of the production draws, minimum over dimensions.
 
 from __future__ import annotations
 
-import torch
-
 from boltzbench.counter import Counter, charging
-
-
-class Gaussian10D:
-    name = "gauss10d"
-    dim = 10
-    init_std = 3.0
-
-    def __init__(self) -> None:
-        g = torch.Generator().manual_seed(7)
-        q, _ = torch.linalg.qr(torch.randn(10, 10, generator=g, dtype=torch.float64))
-        cov = q @ torch.diag(torch.linspace(0.5, 3.0, 10, dtype=torch.float64)) @ q.T
-        self.prec = torch.linalg.inv(cov)
-
-    def energy(self, x):
-        return (0.5 * (x.double() @ self.prec * x.double()).sum(1)).to(x.dtype)
-
-    def score(self, x):
-        return (-(x.double() @ self.prec)).to(x.dtype)
-
-    def energy_and_score(self, x):
-        return self.energy(x), self.score(x)
+from boltzbench.testing import CorrelatedGaussian
 
 
 def ess_per_gradient(method_name: str, seed: int = 0) -> float:
@@ -45,7 +23,7 @@ def ess_per_gradient(method_name: str, seed: int = 0) -> float:
         if method_name == "hmc"
         else MALA(MALAConfig(n_chains=100, warmup=1000, thin=10))
     )
-    counter = Counter(Gaussian10D())
+    counter = Counter(CorrelatedGaussian(dim=10, centred=True))
     with charging(counter, "train"):
         method.fit(counter, seed=seed)
     with charging(counter, "sample"):

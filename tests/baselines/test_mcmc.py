@@ -16,31 +16,12 @@ from boltzbench.baselines.ula import ULA, ULAConfig
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
+from boltzbench.testing import CorrelatedGaussian
 
 
-class GaussianND:
+def GaussianND():  # noqa: N802  (reads like the class it returns)
     """N(μ, Σ) in 10-D with a fixed, non-diagonal covariance (eigenvalues 0.5 … 3)."""
-
-    name = "gauss10d"
-    dim = 10
-    init_std = 3.0
-
-    def __init__(self) -> None:
-        g = torch.Generator().manual_seed(7)
-        q, _ = torch.linalg.qr(torch.randn(10, 10, generator=g, dtype=torch.float64))
-        self.cov = q @ torch.diag(torch.linspace(0.5, 3.0, 10, dtype=torch.float64)) @ q.T
-        self.prec = torch.linalg.inv(self.cov)
-        self.mu = torch.linspace(-1.0, 1.0, 10, dtype=torch.float64)
-
-    def energy(self, x):
-        d = x.double() - self.mu
-        return (0.5 * (d @ self.prec * d).sum(1)).to(x.dtype)
-
-    def score(self, x):
-        return (-(x.double() - self.mu) @ self.prec).to(x.dtype)
-
-    def energy_and_score(self, x):
-        return self.energy(x), self.score(x)
+    return CorrelatedGaussian(dim=10)
 
 
 def _run(method, target, n, seed=0):

@@ -72,3 +72,11 @@ class Greedy(_Base):
         super().fit(target, seed=seed)
         for _ in range(self.config.calls):
             target.energy(torch.zeros(100, target.dim))
+
+
+@boltzbench.register_method("test_estimates")
+class Estimates(_Base):
+    """Valid samples plus fixed importance-weight estimates in its diagnostics."""
+
+    def diagnostics(self):
+        return {"log_z": 1.25, "elbo": -0.5, "ess_fraction": 0.3}
