@@ -116,7 +116,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("targets:")
     for name in TARGETS.names():
         t = TARGETS.get(name)
-        print(f"  {name:<16} dim={getattr(t, 'dim', '?'):<4} {_summary(t)}")
+        try:  # some targets set their dimension when built
+            dim = t().dim
+        except Exception:
+            dim = getattr(t, "dim", "?")
+        print(f"  {name:<16} dim={dim:<4} {_summary(t)}")
     print("metrics:")
     for name in METRICS.names():
         m = METRICS.get(name)

@@ -1,9 +1,17 @@
 """Targets: energies in kT, scores, exact samplers, frozen references and metric specs.
 
-Built-in: ``gmm4``, ``double_well``, ``banana`` (all 2-D, exact samplers, known log Z).
+Built-in, all with exact samplers and known log Z: ``gmm4``, ``double_well``, ``banana``
+(2-D), ``gmm40`` (2-D, 40 modes), ``funnel`` (10-D), ``many_well`` (32-D).
 """
 
-from boltzbench.targets import banana, double_well, gmm  # noqa: F401  (registration)
+from boltzbench.targets import (  # noqa: F401  (registration)
+    banana,
+    double_well,
+    funnel,
+    gmm,
+    gmm40,
+    many_well,
+)
 from boltzbench.targets.base import BaseTarget
 from boltzbench.targets.reference import Reference, get_reference
 
