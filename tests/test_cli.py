@@ -33,7 +33,10 @@ def test_list_shows_everything():
             "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, osds, pita, pt, "
             "smc, ula",
         ),
-        (["--targets", "gmm4,nope"], "unknown target 'nope'; known: banana, double_well, gmm4"),
+        (
+            ["--targets", "gmm4,nope"],
+            "unknown target 'nope'; known: banana, double_well, funnel, gmm4, gmm40, many_well",
+        ),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (["--suite", "huge"], "unknown suite 'huge'; known: quick"),
         (["--seeds", "0,x"], "--seeds: 'x' is not"),
