@@ -150,7 +150,8 @@ def _interval(values: np.ndarray) -> tuple[float, float, float]:
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     """Tidy table: one row per (target, method, metric) with mean, 95% interval over seeds,
     noise floor, rank within the target (1 = best; a method with any failed cell ranks
-    last) and the mean rank over targets."""
+    last) and the mean rank over targets. A metric that none of a method's (all ok) cells
+    produced, such as ``elbo`` for a method without importance weights, gets no row."""
     columns = [
         "suite",
         "target",
@@ -177,7 +178,10 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
             if not applicable.get(target, False):
                 continue  # the metric does not apply to this target (or nothing ran ok)
             ok = group[group["status"] == "ok"]
-            mean, low, high = _interval(ok[metric].to_numpy(dtype=float))
+            values = ok[metric].to_numpy(dtype=float)
+            if len(ok) == len(group) and not np.isfinite(values).any():
+                continue  # every cell ran and the metric does not apply to this method
+            mean, low, high = _interval(values)
             floor_col = f"{metric}_floor"
             floor = float(ok[floor_col].mean()) if floor_col in ok and len(ok) else math.nan
             rows.append(
@@ -432,7 +436,10 @@ def leaderboard_markdown(
         for method in order:
             cells = runs[(runs["target"] == target) & (runs["method"] == method)]
             m = sub[sub["method"] == method].set_index("metric")
-            values = [_fmt(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"]) for k in metrics]
+            values = [
+                _fmt(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"]) if k in m.index else "n/a"
+                for k in metrics
+            ]
             energy = cells["energy_evals_train"].mean() + cells["energy_evals_sample"].mean()
             grads = sum(
                 cells[c].fillna(0).mean() for c in COUNT_COLUMNS if c.startswith(("grad", "hvp"))
