@@ -1,7 +1,8 @@
 """Targets: energies in kT, scores, exact samplers, frozen references and metric specs.
 
-Built-in, all with exact samplers and known log Z: ``gmm4``, ``double_well``, ``banana``
-(2-D), ``gmm40`` (2-D, 40 modes), ``funnel`` (10-D), ``many_well`` (32-D).
+Built-in with exact samplers and known log Z: ``gmm4``, ``double_well``, ``banana``
+(2-D), ``gmm40`` (2-D, 40 modes), ``funnel`` (10-D), ``many_well`` (32-D); and
+``logreg_cancer`` (31-D Bayesian logistic regression, reference by checked long MALA).
 """
 
 from boltzbench.targets import (  # noqa: F401  (registration)
@@ -10,6 +11,7 @@ from boltzbench.targets import (  # noqa: F401  (registration)
     funnel,
     gmm,
     gmm40,
+    logreg,
     many_well,
 )
 from boltzbench.targets.base import BaseTarget

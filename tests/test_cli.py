@@ -35,7 +35,8 @@ def test_list_shows_everything():
         ),
         (
             ["--targets", "gmm4,nope"],
-            "unknown target 'nope'; known: banana, double_well, funnel, gmm4, gmm40, many_well",
+            "unknown target 'nope'; known: banana, double_well, funnel, gmm4, gmm40, "
+            "logreg_cancer, many_well",
         ),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (["--suite", "huge"], "unknown suite 'huge'; known: quick"),

@@ -28,7 +28,7 @@ TINY = {
     "drifting_force": {"steps": 5, "batch_size": 32},
 }
 VARIANTS = [(m, {}) for m in TINY] + [("drifting", {"estimator": "curvature", "broad_init": True})]
-TARGET_NAMES = ["gmm4", "double_well", "banana", "gmm40", "funnel", "many_well"]
+TARGET_NAMES = ["gmm4", "double_well", "banana", "gmm40", "funnel", "many_well", "logreg_cancer"]
 
 
 def test_the_grid_covers_every_registered_method_and_target():
