@@ -120,7 +120,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             dim = t().dim
         except Exception:
             dim = getattr(t, "dim", "?")
-        print(f"  {name:<16} dim={dim:<4} {_summary(t)}")
+        ref = "generated" if hasattr(t, "generate_reference") else "exact"
+        print(f"  {name:<16} dim={dim:<4} ref={ref:<10} {_summary(t)}")
     print("metrics:")
     for name in METRICS.names():
         m = METRICS.get(name)

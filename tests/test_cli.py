@@ -23,6 +23,10 @@ def test_list_shows_everything():
         assert name in out.stdout
     names = json.loads(cli("list", "--json").stdout)
     assert set(names["targets"]) >= {"gmm4", "double_well", "banana"}
+    lines = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.strip()}
+    assert lines["gmm4"][1:3] == ["dim=2", "ref=exact"]
+    assert lines["many_well"][1:3] == ["dim=32", "ref=exact"]
+    assert lines["logreg_cancer"][1:3] == ["dim=31", "ref=generated"]
 
 
 @pytest.mark.parametrize(
