@@ -40,6 +40,7 @@ from boltzbench.baselines.smc import ess
 from torch import nn
 
 from boltzbench.counter import Counter
+from boltzbench.nets import mlp
 from boltzbench.registry import register_method
 
 _FREQS = torch.tensor([1.0, 2.0, 4.0, 8.0])
@@ -53,24 +54,14 @@ def embed(t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     return torch.cat([a.sin(), a.cos(), b.sin(), b.cos()], dim=1)
 
 
-def _mlp(inp: int, hidden: int, layers: int, out: int) -> nn.Sequential:
-    mods: list[nn.Module] = []
-    width = inp
-    for _ in range(layers):
-        mods += [nn.Linear(width, hidden), nn.SiLU()]
-        width = hidden
-    mods.append(nn.Linear(width, out))
-    return nn.Sequential(*mods)
-
-
 class Control(nn.Module):
     """u(x, t, Δ) = F(x/σ₀, e) + G(e) ⊙ lgv; F starts at 0, G at 1."""
 
     def __init__(self, dim: int, hidden: int, layers: int, sigma0: float) -> None:
         super().__init__()
         self.sigma0 = sigma0
-        self.body = _mlp(dim + EMB_DIM, hidden, layers, dim)
-        self.gate = _mlp(EMB_DIM, hidden, layers, dim)
+        self.body = mlp(dim + EMB_DIM, hidden, layers, dim)
+        self.gate = mlp(EMB_DIM, hidden, layers, dim)
         with torch.no_grad():
             self.body[-1].weight.zero_()
             self.body[-1].bias.zero_()

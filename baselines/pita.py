@@ -44,6 +44,7 @@ from boltzbench.baselines.smc import ess, systematic_resample
 from torch import nn
 
 from boltzbench.counter import Counter
+from boltzbench.nets import mlp
 from boltzbench.registry import register_method
 
 
@@ -165,13 +166,7 @@ class _TempMLP(nn.Module):
 
     def __init__(self, dim: int, hidden: int, layers: int, out: int) -> None:
         super().__init__()
-        mods: list[nn.Module] = []
-        width = dim + 2
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        mods.append(nn.Linear(width, out))
-        self.net = nn.Sequential(*mods)
+        self.net = mlp(dim + 2, hidden, layers, out)
 
     def forward(self, y: torch.Tensor, c_noise: torch.Tensor, log_beta: torch.Tensor):
         return self.net(torch.cat([y, c_noise, log_beta], dim=1))

@@ -1,4 +1,4 @@
-"""Helpers for testing samplers: small targets with known answers.
+"""Helpers for testing samplers and targets: small targets with known answers, and checks.
 
 :class:`CorrelatedGaussian` is N(μ, Σ) with a fixed, non-diagonal covariance; it follows
 the target protocol (``energy``, ``score``, ``energy_and_score``, ``dim``, ``init_std``),
@@ -52,3 +52,13 @@ class CorrelatedGaussian:
 
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.energy(x), self.score(x)
+
+
+def check_score_is_minus_energy_gradient(target, x: torch.Tensor) -> None:
+    """Assert ``target.score(x)`` equals −∇E(x) by autograd (float64, rtol 1e-6)."""
+    x = x.detach().to(torch.float64).requires_grad_(True)
+    (grad,) = torch.autograd.grad(target.energy(x).sum(), x)
+    score = target.score(x.detach())
+    if not torch.allclose(score, -grad, rtol=1e-6, atol=1e-8):
+        worst = float((score + grad).abs().max())
+        raise AssertionError(f"score differs from −∇E by up to {worst:.3g}")

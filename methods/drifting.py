@@ -47,22 +47,12 @@ import torch
 from torch import nn
 
 from boltzbench.counter import Counter
+from boltzbench.nets import mlp
 from boltzbench.protocols import Snapshot
 from boltzbench.registry import register_method
 
 ESTIMATORS = ("is", "curvature")
 PROPOSALS = ("local", "shared")
-
-
-def mlp(in_dim: int, hidden: int, layers: int, out_dim: int) -> nn.Sequential:
-    """``layers`` hidden Linear+SiLU blocks of width ``hidden``, then a Linear output."""
-    mods: list[nn.Module] = []
-    width = in_dim
-    for _ in range(layers):
-        mods += [nn.Linear(width, hidden), nn.SiLU()]
-        width = hidden
-    mods.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*mods)
 
 
 def _finite_or_neg_inf(log_w: torch.Tensor) -> torch.Tensor:
