@@ -211,18 +211,7 @@ class ChainMethod:
 
     def _snapshot(self, x: torch.Tensor, phase: str) -> None:
         if self.config.snapshots:
-            counts = self.target.counts
-            self.snapshots.append(
-                Snapshot(
-                    energy_evals=counts.energy_evals_train + counts.energy_evals_sample,
-                    grad_evals=counts.grad_evals_train
-                    + counts.grad_evals_sample
-                    + counts.hvp_evals_train
-                    + counts.hvp_evals_sample,
-                    samples=x.detach().clone(),
-                    phase=phase,
-                )
-            )
+            self.snapshots.append(Snapshot.of(self.target.counts, x, phase))
 
     def diagnostics(self) -> dict[str, float]:
         """Acceptance rates (warm-up and production), bulk ESS (minimum over dimensions)

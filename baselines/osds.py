@@ -36,14 +36,16 @@ from dataclasses import dataclass
 
 import torch
 from boltzbench.baselines.mcmc import initial_points
-from boltzbench.baselines.smc import ess
+from boltzbench.baselines.weights import ess
 from torch import nn
 
 from boltzbench.counter import Counter
-from boltzbench.nets import mlp
+from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp, rademacher
 from boltzbench.registry import register_method
 
 _FREQS = torch.tensor([1.0, 2.0, 4.0, 8.0])
+#: (Langevin term, its clip mask, Hessians ∇²E or None above exact_div_max_dim)
+_Terms = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
 EMB_DIM = 4 * len(_FREQS)
 
 
@@ -184,6 +186,15 @@ class OSDS:
         inside = (raw.abs() < 100).to(x.dtype)
         return raw.clamp(-100, 100), inside
 
+    def _terms(self, x: torch.Tensor, t: torch.Tensor) -> _Terms:
+        """What a probability-flow step at (x, t) needs from the target: the Langevin term,
+        its clip mask and, in low dimension, the Hessians ∇²E(x) (d HVPs per row). Steps
+        that start from the same (x, t) share them instead of evaluating them again."""
+        lgv, inside = self._lgv(x, self.sigma0 * self.beta(t).sqrt())
+        low_dim = self.dim <= self.config.exact_div_max_dim
+        hess = self.target.hessian(x.detach()).to(x.dtype) if low_dim else None
+        return lgv, inside, hess
+
     def _path_loss(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Reverse-KL path loss on the fine grid and the detached path [T + 1, B, d]."""
         c = self.config
@@ -224,8 +235,10 @@ class OSDS:
         step: torch.Tensor,
         create_graph: bool = False,
         exact_logdet: bool = False,
+        terms: _Terms | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One probability-flow Euler step of size ``step`` (per-row t, Δ: [n, 1]).
+        """One probability-flow Euler step of size ``step`` (per-row t, Δ: [n, 1]); ``terms``:
+        :meth:`_terms` at (x, t) if already evaluated.
 
         Returns (x', log-det increment [n], u). The increment is the first-order Δ div v
         (the paper's), or with ``exact_logdet`` (only in low dimension) the exact
@@ -234,19 +247,18 @@ class OSDS:
         beta = self.beta(t)
         sig = self.sigma0 * beta.sqrt()
         x = x.detach().requires_grad_(True)
-        lgv, inside = self._lgv(x, sig)
-        low_dim = self.dim <= self.config.exact_div_max_dim
+        lgv, inside, hess = self._terms(x, t) if terms is None else terms
+        low_dim = hess is not None
         with torch.enable_grad():
             u, gate = net(x, embed(t, step), lgv)
             if low_dim:
-                j_net = _jacobian(u, x, create_graph)  # [n, d, d] at fixed lgv
+                j_net = jacobian_rows(u, x, create_graph)  # [n, d, d] at fixed lgv
             else:
-                tr_net = _hutchinson_trace(u, x, self.gen, create_graph)
+                tr_net = hutchinson_trace(u, x, self.gen, create_graph)
         w = gate * inside * sig
         if not create_graph:
             w = w.detach()
         if low_dim:
-            hess = self.target.hessian(x.detach()).to(x.dtype)  # ∇²E, d HVPs per row
             j_u = j_net - w[:, :, None] * hess  # ∂u/∂x, since ∂lgv/∂x = −σ_t ∇²E
             eye = torch.eye(self.dim, dtype=x.dtype)
             j_v = 0.5 * beta[:, :, None] * eye + 0.5 * sig[:, :, None] * j_u
@@ -255,7 +267,7 @@ class OSDS:
             else:
                 ld = step.squeeze(1) * j_v.diagonal(dim1=1, dim2=2).sum(1)
         else:
-            eps = torch.randint(0, 2, x.shape, generator=self.gen).to(x.dtype) * 2 - 1
+            eps = rademacher(x, self.gen)
             tr_lgv = -((w * eps) * self.target.hvp(x.detach(), eps).to(x.dtype)).sum(1)
             div = 0.5 * beta.squeeze(1) * self.dim + 0.5 * sig.squeeze(1) * (tr_net + tr_lgv)
             ld = step.squeeze(1) * div
@@ -274,24 +286,22 @@ class OSDS:
         x = path[start, torch.arange(b)]
         t = (start.double() / t_steps).float()[:, None]
         step = (length.double() / t_steps).float()[:, None]
+        terms = self._terms(x, t)  # shared by the teacher's first step and the student
         with torch.no_grad():
-            xm, ld1, _ = self._ode_step(self.teacher, x, t, step / 2)
+            xm, ld1, _ = self._ode_step(self.teacher, x, t, step / 2, terms=terms)
             xt, ld2, _ = self._ode_step(self.teacher, xm, t + step / 2, step / 2)
-        xs, ld_s, _ = self._ode_step(self.net, x, t, step, create_graph=True)
+        xs, ld_s, _ = self._ode_step(self.net, x, t, step, create_graph=True, terms=terms)
         state = ((xt - xs) ** 2).sum(1) / self.sigma0**2
         volume = (ld1 + ld2 - ld_s) ** 2
         loss = state.mean() + c.vc_weight * volume.mean()
         if c.jac_weight > 0:
-            loss = loss + c.jac_weight * self._jacobian_penalty(x, t, step)
+            loss = loss + c.jac_weight * self._jacobian_penalty(x, t, step, terms[0])
         return loss
 
-    def _jacobian_penalty(self, x, t, step) -> torch.Tensor:
-        beta = self.beta(t)
-        sig = self.sigma0 * beta.sqrt()
+    def _jacobian_penalty(self, x, t, step, lgv) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
-        lgv, _ = self._lgv(x, sig)
         u, _ = self.net(x, embed(t, step), lgv)
-        v = torch.randint(0, 2, u.shape, generator=self.gen).to(u.dtype) * 2 - 1
+        v = rademacher(u, self.gen)
         (jtv,) = torch.autograd.grad((u * v).sum(), x, create_graph=True)
         return (jtv**2).sum(1).mean()
 
@@ -333,21 +343,3 @@ class OSDS:
             tail = self.history[-50:]
             out["final_path_loss"] = sum(tail) / len(tail)
         return out
-
-
-def _jacobian(out: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-    """Row-wise Jacobians ∂out_i/∂x_i, [n, d, d] (d backward passes)."""
-    rows = [
-        torch.autograd.grad(out[:, i].sum(), x, retain_graph=True, create_graph=create_graph)[0]
-        for i in range(out.shape[1])
-    ]
-    return torch.stack(rows, dim=1)
-
-
-def _hutchinson_trace(
-    out: torch.Tensor, x: torch.Tensor, gen: torch.Generator, create_graph: bool
-) -> torch.Tensor:
-    """tr ∂out/∂x per row by Hutchinson's estimator with one Rademacher probe."""
-    eps = torch.randint(0, 2, x.shape, generator=gen).to(x.dtype) * 2 - 1
-    (g,) = torch.autograd.grad((out * eps).sum(), x, retain_graph=True, create_graph=create_graph)
-    return (g * eps).sum(1)

@@ -40,11 +40,11 @@ from functools import partial
 
 import torch
 from boltzbench.baselines.mcmc import DualAveraging, initial_points, mala_step
-from boltzbench.baselines.smc import ess, systematic_resample
+from boltzbench.baselines.weights import ess, systematic_resample
 from torch import nn
 
 from boltzbench.counter import Counter
-from boltzbench.nets import mlp
+from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp
 from boltzbench.registry import register_method
 
 
@@ -61,21 +61,11 @@ def divergence(
     y = y.detach().requires_grad_(True)
     with torch.enable_grad():
         out = fn(y)
-        d = y.shape[1]
-        if d <= exact_max_dim:
-            div = torch.zeros(y.shape[0], dtype=y.dtype)
-            for i in range(d):
-                (g,) = torch.autograd.grad(out[:, i].sum(), y, retain_graph=i < d - 1)
-                div = div + g[:, i]
+        if y.shape[1] <= exact_max_dim:
+            div = jacobian_rows(out, y).diagonal(dim1=1, dim2=2).sum(1)
         else:
-            eps = torch.randint(0, 2, y.shape, generator=gen).to(y.dtype) * 2 - 1
-            (g,) = torch.autograd.grad((out * eps).sum(), y)
-            div = (g * eps).sum(1)
+            div = hutchinson_trace(out, y, gen)
     return out.detach(), div.detach()
-
-
-def _log_ess_threshold(log_w: torch.Tensor, fraction: float) -> bool:
-    return ess(log_w) < fraction * log_w.shape[0]
 
 
 def fk_anneal(
@@ -155,7 +145,7 @@ def fk_anneal(
         log_a = log_a + d_tau * rate
         noise = torch.randn(y.shape, generator=gen)
         y = y + d_tau * 0.5 * g2 * (s - gamma * grad_u) + math.sqrt(g2 * d_tau) * noise
-        if resample == "always" or (resample == "ess" and _log_ess_threshold(log_a, ess_fraction)):
+        if resample == "always" or (resample == "ess" and ess(log_a) < ess_fraction * n):
             idx = systematic_resample(log_a, gen)
             y, log_a = y[idx], torch.zeros(n)
     return y.detach(), log_a.detach()
@@ -300,8 +290,7 @@ class PITA:
                 self.buffers.append((x, e))
 
     def _used(self) -> int:
-        counts = self.target.counts
-        return sum(counts.as_dict().values())
+        return self.target.counts.total
 
     def _data_at_t0(self) -> tuple[torch.Tensor, torch.Tensor]:
         """MALA at T₀ from the broad start: data_size draws and their energies."""

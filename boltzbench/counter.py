@@ -43,6 +43,26 @@ class Counts:
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    @property
+    def energy_evals(self) -> int:
+        """Energy values over both phases."""
+        return self.energy_evals_train + self.energy_evals_sample
+
+    @property
+    def gradient_evals(self) -> int:
+        """Gradients plus Hessian-vector products over both phases."""
+        return (
+            self.grad_evals_train
+            + self.grad_evals_sample
+            + self.hvp_evals_train
+            + self.hvp_evals_sample
+        )
+
+    @property
+    def total(self) -> int:
+        """Every evaluation of either kind, both phases."""
+        return self.energy_evals + self.gradient_evals
+
 
 _RAW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -77,6 +77,12 @@ class Snapshot:
     samples: torch.Tensor
     phase: str
 
+    @classmethod
+    def of(cls, counts: Any, samples: torch.Tensor, phase: str) -> Snapshot:
+        """A snapshot of ``samples`` (copied) at the evaluations in ``counts`` (a
+        :class:`boltzbench.counter.Counts`)."""
+        return cls(counts.energy_evals, counts.gradient_evals, samples.detach().clone(), phase)
+
 
 @runtime_checkable
 class Method(Protocol):

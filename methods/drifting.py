@@ -266,17 +266,9 @@ class _OneStepSampler:
 
     def _snapshot(self, probe: torch.Tensor) -> None:
         """The generator's samples of the fixed probe noise, at the evaluations so far."""
-        counts = self.target.counts
         with torch.no_grad():
             x = self._forward(probe)
-        self.snapshots.append(
-            Snapshot(
-                energy_evals=counts.energy_evals_train,
-                grad_evals=counts.grad_evals_train + counts.hvp_evals_train,
-                samples=x,
-                phase="train",
-            )
-        )
+        self.snapshots.append(Snapshot.of(self.target.counts, x, "train"))
 
     def _norm(self, v: torch.Tensor, sigma: float) -> torch.Tensor:
         if self.config.max_step > 0:

@@ -11,17 +11,13 @@ from boltzbench.baselines.hmc import HMC, HMCConfig
 from boltzbench.baselines.mala import MALA, MALAConfig
 from boltzbench.baselines.mcmc import DualAveraging
 from boltzbench.baselines.pt import ParallelTempering, PTConfig
-from boltzbench.baselines.smc import SMC, SMCConfig, ess, next_beta, systematic_resample
+from boltzbench.baselines.smc import SMC, SMCConfig, next_beta
 from boltzbench.baselines.ula import ULA, ULAConfig
+from boltzbench.baselines.weights import ess, systematic_resample
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
 from boltzbench.testing import CorrelatedGaussian
-
-
-def GaussianND():  # noqa: N802  (reads like the class it returns)
-    """N(μ, Σ) in 10-D with a fixed, non-diagonal covariance (eigenvalues 0.5 … 3)."""
-    return CorrelatedGaussian(dim=10)
 
 
 def _run(method, target, n, seed=0):
@@ -45,7 +41,7 @@ def test_gaussian_moments_within_monte_carlo_error(method):
     """Every mean and covariance entry within 4.5 Monte-Carlo standard errors, the error
     computed from the bulk ESS of the very quantity averaged (x_i, or the centred
     products (x_i − μ_i)(x_j − μ_j))."""
-    target = GaussianND()
+    target = CorrelatedGaussian(dim=10)
     method.fit(Counter(target), seed=0)
     method.sample(4000)
     draws = method.draws.double()  # [chains, rounds, d]
@@ -67,7 +63,7 @@ def test_gaussian_moments_within_monte_carlo_error(method):
 
 
 def test_mala_step_size_adapts_to_the_target_acceptance():
-    target = GaussianND()
+    target = CorrelatedGaussian(dim=10)
     for h0 in (1e-4, 0.3):  # far too small and far too large (relative to init_std²)
         m = MALA(MALAConfig(n_chains=100, warmup=600, thin=2, step_size=h0))
         _run(m, target, 2000)

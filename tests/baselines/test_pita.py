@@ -7,7 +7,7 @@ import pytest
 import torch
 from boltzbench.baselines.mala import MALA, MALAConfig
 from boltzbench.baselines.pita import PITA, PITAConfig, divergence, fk_anneal
-from boltzbench.baselines.smc import systematic_resample
+from boltzbench.baselines.weights import systematic_resample
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS

@@ -1,0 +1,22 @@
+"""Importance weights shared by the weighted samplers (SMC, PITA, OSDS): effective sample
+size and systematic resampling."""
+
+from __future__ import annotations
+
+import torch
+
+
+def systematic_resample(log_w: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Indices [n] drawn by systematic resampling from normalised weights softmax(log_w)."""
+    n = log_w.shape[0]
+    w = torch.softmax(log_w.double(), 0)
+    cdf = torch.cumsum(w, 0)
+    cdf[-1] = 1.0
+    u = (torch.rand(1, generator=gen, dtype=torch.float64) + torch.arange(n)) / n
+    return torch.searchsorted(cdf, u).clamp(max=n - 1)
+
+
+def ess(log_w: torch.Tensor) -> float:
+    """Kish effective sample size (Σw)²/Σw² of unnormalised log-weights."""
+    log_w = log_w.double()
+    return float(torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)))
