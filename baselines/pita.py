@@ -99,9 +99,8 @@ def fk_anneal(
     cancel). This is the paper's drift; the authors' released code uses γ(g²/2)(s − ∇U)
     with rate γ²⟨−∇U, b⟩ + γ div b + γ∂_tU. Both are valid (the weights correct any
     drift) and agree at γ = 1, but for a Gaussian model the paper's drift is exact (the
-    weights stay uniform) while the code's over-contracts by a factor (γ + 1)/(2γ) in
-    variance and leaves the weights to undo it; on the tests' N(0, 4) → N(0, 1) annealing
-    the code's drift kept an ESS of 13 of 4000 particles. Resampling: systematic,
+    weights stay uniform) while the code's over-contracts (the particles end with too small
+    a variance) and leaves the weights to undo it. Resampling: systematic,
     ``"always"`` (every step), ``"ess"`` (when the ESS falls under ``ess_fraction`` × n),
     weights reset after each, or ``"never"`` (weights only). ``clip_quantile``: clamp
     each step's increments at that quantile over the particles (the authors' code uses
