@@ -1,4 +1,4 @@
-"""The ``boltzbench`` command line: ``list``, ``run`` and ``report``.
+"""The ``boltzbench`` command line: ``list``, ``run``, ``report`` and ``reference``.
 
 User mistakes (unknown names, bad option values, broken plugins) print one line to stderr
 and exit with status 2; nothing is written. ``run`` exits 0 when every cell is ok, and
@@ -116,12 +116,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("targets:")
     for name in TARGETS.names():
         t = TARGETS.get(name)
+        note = ""
         try:  # some targets set their dimension when built
             dim = t().dim
-        except Exception:
+        except Exception as exc:  # e.g. an optional extra is missing
             dim = getattr(t, "dim", "?")
+            note = f" [unavailable: {str(exc).split(';')[0]}]"
         ref = "generated" if hasattr(t, "generate_reference") else "exact"
-        print(f"  {name:<16} dim={dim:<4} ref={ref:<10} {_summary(t)}")
+        parts = getattr(t, "n_particles", None)
+        shape = f"{parts}x{t.spatial_dim}" if parts else "-"
+        print(f"  {name:<16} dim={dim:<4} particles={shape:<5} ref={ref:<10} {_summary(t)}{note}")
     print("metrics:")
     for name in METRICS.names():
         m = METRICS.get(name)
@@ -140,15 +144,22 @@ def _summary(obj: Any) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from boltzbench.report import build_report
     from boltzbench.runner import run_cells
-    from boltzbench.suites import expand, get_suite
+    from boltzbench.suites import expand, get_suite, unavailable_targets
 
     _load_plugins(args.plugin)
     suite = get_suite(args.suite)
+    targets = _names(args.targets, "--targets") if args.targets else list(suite.targets)
+    missing = unavailable_targets(targets)
+    if args.targets and missing:  # named on the command line: an error, not a skip
+        raise UsageError("; ".join(f"target {n!r}: {why}" for n, why in missing.items()))
+    for name, why in missing.items():
+        print(f"boltzbench: skipping target {name!r}: {why}", file=sys.stderr)
+    targets = [t for t in targets if t not in missing]
     try:
         cells = expand(
             suite,
             methods=_names(args.methods, "--methods") if args.methods else None,
-            targets=_names(args.targets, "--targets") if args.targets else None,
+            targets=targets,
             seeds=_seeds(args.seeds) if args.seeds else None,
             params=_params(args.param),
             budget=_positive_int("--budget", args.budget, True) if args.budget else None,
@@ -199,6 +210,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace) -> int:
+    from boltzbench.io import atomic_write_json
+
+    _load_plugins(args.plugin)
+    names = _names(args.targets, "targets") if args.targets else TARGETS.names()
+    classes = [TARGETS.get(name) for name in names]  # unknown names fail before any work
+    status = 0
+    for name, cls in zip(names, classes, strict=True):
+        try:
+            target = cls()
+        except ImportError as exc:
+            print(f"boltzbench: {name}: skipped: {exc}", file=sys.stderr)
+            continue
+        print(f"boltzbench: {name}: reference ...", file=sys.stderr, flush=True)
+        try:
+            ref = target.reference()
+        except Exception as exc:  # a refused reference: report it and go on
+            print(f"boltzbench: {name}: FAILED: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        prov = ref.provenance
+        checks = prov.get("checks", {})
+        passed = ", ".join(f"{k}={v}" for k, v in checks.items()) or "exact sampler"
+        print(f"  {name:<16} n={prov['n']} {prov['method']}: {passed}")
+        if args.out:
+            atomic_write_json(Path(args.out) / f"{name}.json", prov)
+    return status
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="boltzbench",
@@ -246,6 +286,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="a results folder written by 'boltzbench run'")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "reference",
+        help="generate (or load from the cache) targets' reference sets and show their checks",
+    )
+    p.add_argument("targets", nargs="?", help="comma-separated targets (default: all)")
+    p.add_argument("--out", help="also write each provenance record to OUT/<target>.json")
+    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
+    p.set_defaults(func=cmd_reference)
     return parser
 
 

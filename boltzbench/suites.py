@@ -42,6 +42,28 @@ class Suite:
     metrics: tuple[str, ...] = DEFAULT_METRICS
 
 
+#: every built-in method, with the configurations the leaderboards use
+ALL_METHODS: tuple[MethodEntry, ...] = (
+    MethodEntry("ula"),
+    MethodEntry("mala"),
+    MethodEntry("hmc"),
+    MethodEntry("pt"),
+    MethodEntry("smc"),
+    MethodEntry("pita"),
+    # the one-step sampler (default) and the same training sampled on its fine grid
+    MethodEntry("osds"),
+    MethodEntry("osds", {"sample_steps": 32}, label="osds_fine"),
+    MethodEntry(
+        "drifting",
+        # the default rms-normalised multi-scale drift drains the shallow well of
+        # the double well; the coarse bandwidth alone keeps both wells
+        per_target={"double_well": {"bandwidths": (1.0,), "normalize": "none", "step_size": 1.0}},
+    ),
+    # from the narrow default start the curvature estimator collapses onto one mode
+    MethodEntry("drifting", {"estimator": "curvature", "broad_init": True}, label="drifting_curv"),
+    MethodEntry("drifting_force"),
+)
+
 SUITES: dict[str, Suite] = {
     "quick": Suite(
         name="quick",
@@ -50,33 +72,46 @@ SUITES: dict[str, Suite] = {
             "drifting samplers."
         ),
         targets=("gmm4", "double_well", "banana"),
-        methods=(
-            MethodEntry("ula"),
-            MethodEntry("mala"),
-            MethodEntry("hmc"),
-            MethodEntry("pt"),
-            MethodEntry("smc"),
-            MethodEntry("pita"),
-            # the one-step sampler (default) and the same training sampled on its fine grid
-            MethodEntry("osds"),
-            MethodEntry("osds", {"sample_steps": 32}, label="osds_fine"),
-            MethodEntry(
-                "drifting",
-                # the default rms-normalised multi-scale drift drains the shallow well of
-                # the double well; the coarse bandwidth alone keeps both wells
-                per_target={
-                    "double_well": {"bandwidths": (1.0,), "normalize": "none", "step_size": 1.0}
-                },
-            ),
-            # from the narrow default start the curvature estimator collapses onto one mode
-            MethodEntry(
-                "drifting", {"estimator": "curvature", "broad_init": True}, label="drifting_curv"
-            ),
-            MethodEntry("drifting_force"),
+        methods=ALL_METHODS,
+        seeds=(0, 1, 2),
+    ),
+    "full": Suite(
+        name="full",
+        description=(
+            "Every built-in target (the zoo, particles and aldp where OpenMM is installed) "
+            "with every built-in method."
         ),
+        targets=(
+            "gmm4",
+            "double_well",
+            "banana",
+            "gmm40",
+            "funnel",
+            "many_well",
+            "logreg_cancer",
+            "dw4",
+            "lj13",
+            "aldp",
+        ),
+        methods=ALL_METHODS,
         seeds=(0, 1, 2),
     ),
 }
+
+
+def unavailable_targets(names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Targets among ``names`` that cannot be built here (an optional extra such as OpenMM
+    is missing), with the reason; unknown names raise UnknownNameError."""
+    from boltzbench.registry import TARGETS
+
+    missing = {}
+    for name in names:
+        cls = TARGETS.get(name)
+        try:
+            cls()
+        except ImportError as exc:
+            missing[name] = str(exc)
+    return missing
 
 
 def get_suite(name: str) -> Suite:

@@ -1,11 +1,13 @@
 """Metrics: pure functions ``metric(samples, reference, target) -> float``.
 
 Built-in: ``mean_error``, ``cov_error``, ``mmd`` (unbiased RBF MMD²), ``w2`` (exact),
-``sliced_w2``, ``mode_mass_error`` (targets with modes). Each carries a ``version``
-that goes into every result row.
+``sliced_w2``, ``mode_mass_error`` (targets with modes), ``energy_w2`` (W2 of energy
+histograms), ``distance_tv`` (particle targets) and ``rama_tv`` (``aldp``). A metric that
+does not apply to a target returns None (shown as n/a). Each carries a ``version`` that
+goes into every result row.
 """
 
-from boltzbench.metrics import mmd, modes, moments, wasserstein  # noqa: F401  (registration)
+from boltzbench.metrics import mmd, modes, moments, particles, wasserstein  # noqa: F401
 from boltzbench.metrics.mmd import median_bandwidth, mmd2_unbiased
 from boltzbench.metrics.modes import mode_fractions
 from boltzbench.metrics.moments import cov_error_value, mean_error_value
@@ -18,6 +20,9 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "w2",
     "sliced_w2",
     "mode_mass_error",
+    "energy_w2",
+    "distance_tv",
+    "rama_tv",
 )
 
 __all__ = [

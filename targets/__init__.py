@@ -2,10 +2,14 @@
 
 Built-in with exact samplers and known log Z: ``gmm4``, ``double_well``, ``banana``
 (2-D), ``gmm40`` (2-D, 40 modes), ``funnel`` (10-D), ``many_well`` (32-D); and
-``logreg_cancer`` (31-D Bayesian logistic regression, reference by checked long MALA).
+``logreg_cancer`` (31-D Bayesian logistic regression, reference by checked long MALA);
+particle systems ``dw4`` (8-D) and ``lj13`` (39-D), references by checked parallel
+tempering; ``aldp`` (66-D alanine dipeptide through OpenMM, optional extra ``molecules``),
+reference by checked replica-exchange MD.
 """
 
 from boltzbench.targets import (  # noqa: F401  (registration)
+    aldp,
     banana,
     double_well,
     funnel,
@@ -13,6 +17,7 @@ from boltzbench.targets import (  # noqa: F401  (registration)
     gmm40,
     logreg,
     many_well,
+    particles,
 )
 from boltzbench.targets.base import BaseTarget
 from boltzbench.targets.reference import Reference, get_reference

@@ -7,52 +7,130 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from boltzbench.counter import Counter, charging
 
 #: thresholds of the named checks
 RHAT_MAX = 1.01
+#: published comparisons: our reference's energy mean must lie within this many published
+#: standard deviations of the published mean, its sd and mean pair distance within these
+#: relative tolerances (the published sets are MCMC samples too).
+PUBLISHED_MEAN_TOL_SD = 0.15
+PUBLISHED_SD_RTOL = 0.15
+PUBLISHED_DISTANCE_RTOL = 0.03
+
+_SAMPLERS = {
+    "mala": ("boltzbench.baselines.mala", "MALA", "MALAConfig"),
+    "pt": ("boltzbench.baselines.pt", "ParallelTempering", "PTConfig"),
+}
 
 
-def mala_reference(
-    target: Any, n: int, seed: int, n_chains: int, warmup: int, thin: int, n_coords: int = 5
+def chain_reference(
+    target: Any,
+    n: int,
+    seed: int,
+    *,
+    method: str,
+    n_chains: int,
+    warmup: int,
+    thin: int,
+    extra: dict[str, Any] | None = None,
+    n_coords: int = 5,
+    published: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """n draws of the suite's MALA (step size tuned in warm-up) from the broad start, and a
-    provenance record with diagnostics and checks:
+    """n draws of the suite's ``mala`` or ``pt`` (step sizes tuned in warm-up, then frozen)
+    from the broad start, and a provenance record with diagnostics and checks:
 
     - ``r_hat_below_1_01``: rank-normalised split R-hat of the energy and of the first
-      ``n_coords`` coordinates all below 1.01;
-    - ``ess_above_n_over_10``: their bulk ESS all above n/10.
-    """
-    from boltzbench.baselines.diagnostics import ess_rhat
-    from boltzbench.baselines.mala import MALA, MALAConfig
+      ``n_coords`` coordinates all below 1.01 (for targets with symmetries, of their
+      ``invariant_features`` instead: the symmetries are then applied exactly by
+      ``target.symmetrize``, so coordinates need not mix over them);
+    - ``ess_above_n_over_10``: their bulk ESS all above n/10;
+    - with ``published`` (keys ``energy_mean``, ``energy_sd``, ``mean_distance``), the
+      comparison with a published reference set: ``energy_mean_matches_published`` (within
+      :data:`PUBLISHED_MEAN_TOL_SD` published sd), ``energy_sd_matches_published`` and
+      ``mean_distance_matches_published`` (relative tolerances above).
 
-    config = MALAConfig(n_chains=n_chains, warmup=warmup, thin=thin, snapshots=False)
+    """
+    import importlib
+    import time
+
+    from boltzbench.baselines.diagnostics import ess_rhat
+
+    if method not in _SAMPLERS:
+        raise ValueError(f"unknown reference sampler {method!r}; known: {sorted(_SAMPLERS)}")
+    module, cls_name, config_name = _SAMPLERS[method]
+    mod = importlib.import_module(module)
+    settings = {"n_chains": n_chains, "warmup": warmup, "thin": thin, **(extra or {})}
+    config = getattr(mod, config_name)(**settings, snapshots=False)
+    started = time.time()
     counter = Counter(target)
-    method = MALA(config)
+    sampler = getattr(mod, cls_name)(config)
     with charging(counter, "train"):
-        method.fit(counter, seed=seed)
+        sampler.fit(counter, seed=seed)
     with charging(counter, "sample"):
-        samples = method.sample(n)
-    draws = method.draws.double()  # [chains, rounds, d]
-    energies = target.energy(draws.reshape(-1, target.dim)).reshape(draws.shape[:2])
-    coords = draws[..., : min(n_coords, target.dim)]
+        samples = sampler.sample(n)
+    draws = sampler.draws.double()  # [chains, rounds, d]
+    flat = draws.reshape(-1, target.dim)
+    energies = target.energy(flat).reshape(draws.shape[:2])
+    if hasattr(target, "invariant_features"):
+        features = target.invariant_features(flat)
+        coords = features.reshape(*draws.shape[:2], features.shape[1])
+    else:
+        coords = flat.reshape(draws.shape)[..., : min(n_coords, target.dim)]
     diag_e = ess_rhat(energies[..., None].numpy())
     diag_x = ess_rhat(coords.numpy())
     rhat = max(diag_e["rhat"], diag_x["rhat"])
     ess = min(diag_e["ess_bulk"], diag_x["ess_bulk"])
-    info = {
-        "method": "MALA (boltzbench.baselines.mala), dual-averaging step toward 0.574",
-        "command": f"boltzbench.targets.generated.mala_reference(n={n}, seed={seed}, "
-        f"n_chains={n_chains}, warmup={warmup}, thin={thin})",
-        "settings": {"n_chains": n_chains, "warmup": warmup, "thin": thin},
+    args = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    info: dict[str, Any] = {
+        "method": f"{cls_name} ({module}), step sizes tuned in warm-up then frozen",
+        "command": f"boltzbench.targets.generated.chain_reference(target={target.name!r}, "
+        f"n={n}, seed={seed}, method={method!r}, {args})",
+        "settings": {"sampler": method, **settings},
         "evaluations": counter.counts.as_dict(),
-        "acceptance": method.diagnostics().get("acceptance_sample"),
+        "seconds": time.time() - started,
+        "acceptance": sampler.diagnostics().get("acceptance_sample"),
         "r_hat_energy": diag_e["rhat"],
         "ess_energy": diag_e["ess_bulk"],
         "r_hat_coords_max": diag_x["rhat"],
         "ess_coords_min": diag_x["ess_bulk"],
         "checks": {"r_hat_below_1_01": rhat < RHAT_MAX, "ess_above_n_over_10": ess > n / 10},
     }
+    if hasattr(target, "symmetrize"):
+        samples = target.symmetrize(samples, torch.Generator().manual_seed(seed + 1))
+    if published:
+        comparison = compare_with_published(target, samples, published)
+        info["checks"].update(comparison.pop("checks"))
+        info["published_comparison"] = comparison
     return samples, info
+
+
+def compare_with_published(
+    target: Any, samples: torch.Tensor, published: dict[str, float]
+) -> dict[str, Any]:
+    """Energy mean and sd, and mean pair distance of ``samples`` beside the published values,
+    with named checks: ``{"ours": ..., "published": ..., "checks": {name: bool}}``."""
+    x = samples.double()
+    # published sets are centroid-free: compare the internal energy where there is one
+    energy = getattr(target, "internal_energy", target.energy)
+    e = energy(x).detach().numpy()
+    ours = {"energy_mean": float(np.mean(e)), "energy_sd": float(np.std(e, ddof=1))}
+    if hasattr(target, "distances"):
+        ours["mean_distance"] = float(target.distances(x).mean())
+    checks = {}
+    if "energy_mean" in published:
+        tol = PUBLISHED_MEAN_TOL_SD * published["energy_sd"]
+        checks["energy_mean_matches_published"] = (
+            abs(ours["energy_mean"] - published["energy_mean"]) < tol
+        )
+        checks["energy_sd_matches_published"] = (
+            abs(ours["energy_sd"] / published["energy_sd"] - 1) < PUBLISHED_SD_RTOL
+        )
+    if "mean_distance" in published and "mean_distance" in ours:
+        checks["mean_distance_matches_published"] = (
+            abs(ours["mean_distance"] / published["mean_distance"] - 1) < PUBLISHED_DISTANCE_RTOL
+        )
+    return {"ours": ours, "published": dict(published), "checks": checks}

@@ -24,9 +24,12 @@ def test_list_shows_everything():
     names = json.loads(cli("list", "--json").stdout)
     assert set(names["targets"]) >= {"gmm4", "double_well", "banana"}
     lines = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.strip()}
-    assert lines["gmm4"][1:3] == ["dim=2", "ref=exact"]
-    assert lines["many_well"][1:3] == ["dim=32", "ref=exact"]
-    assert lines["logreg_cancer"][1:3] == ["dim=31", "ref=generated"]
+    assert lines["gmm4"][1:4] == ["dim=2", "particles=-", "ref=exact"]
+    assert lines["many_well"][1:4] == ["dim=32", "particles=-", "ref=exact"]
+    assert lines["logreg_cancer"][1:4] == ["dim=31", "particles=-", "ref=generated"]
+    assert lines["dw4"][1:4] == ["dim=8", "particles=4x2", "ref=generated"]
+    assert lines["lj13"][1:4] == ["dim=39", "particles=13x3", "ref=generated"]
+    assert lines["aldp"][1:4] == ["dim=66", "particles=22x3", "ref=generated"]
 
 
 @pytest.mark.parametrize(
@@ -39,11 +42,11 @@ def test_list_shows_everything():
         ),
         (
             ["--targets", "gmm4,nope"],
-            "unknown target 'nope'; known: banana, double_well, funnel, gmm4, gmm40, "
-            "logreg_cancer, many_well",
+            "unknown target 'nope'; known: aldp, banana, double_well, dw4, funnel, gmm4, "
+            "gmm40, lj13, logreg_cancer, many_well",
         ),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
-        (["--suite", "huge"], "unknown suite 'huge'; known: quick"),
+        (["--suite", "huge"], "unknown suite 'huge'; known: full, quick"),
         (["--seeds", "0,x"], "--seeds: 'x' is not"),
         (["--seeds", "0,0"], "--seeds: repeated seed"),
         (["--budget", "-5"], "--budget: expected a positive integer"),
@@ -144,7 +147,8 @@ def test_run_grid_then_report(tmp_path):
         "w2",
         "sliced_w2",
         "mode_mass_error",
-    }
+        "energy_w2",
+    }  # distance_tv and rama_tv do not apply to these targets: no rows
     assert (board["n_seeds"] == 2).all() and (board["rank"] == 1).all()
     md = (out_dir / "LEADERBOARD.md").read_text()
     assert "## gmm4" in md and "plots/heatmap.png" in md
@@ -182,3 +186,33 @@ def test_failed_cells_set_the_exit_code(tmp_path):
     assert mmd.loc["test_noise", "rank"] == 1
     assert mmd.loc["test_raises", "rank"] == 2 and mmd.loc["test_nan", "rank"] == 2
     assert "failed: test_raises seed 0" in (tmp_path / "LEADERBOARD.md").read_text()
+
+
+def test_reference_command_shows_checks_and_writes_provenance(tmp_path):
+    out = cli("reference", "gmm4,banana", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "gmm4" in out.stdout and "exact sampler" in out.stdout
+    prov = json.loads((tmp_path / "gmm4.json").read_text())
+    assert prov["target"] == "gmm4" and prov["n"] == 5000 and len(prov["sha256"]) == 64
+    bad = cli("reference", "gmm4,nope")
+    assert bad.returncode == 2 and "unknown target 'nope'" in bad.stderr
+
+
+def test_a_target_without_its_extra_is_skipped_or_refused(tmp_path, monkeypatch, capsys):
+    """Without OpenMM: a suite's aldp is skipped with the install command; naming it on the
+    command line is a usage error; nothing is written."""
+    from boltzbench.targets import aldp
+
+    from boltzbench import cli as cli_module
+    from boltzbench.suites import unavailable_targets
+
+    def missing():
+        raise aldp.MissingExtra("target 'aldp' needs OpenMM: pip install 'boltzbench[molecules]'")
+
+    monkeypatch.setattr(aldp, "_openmm", missing)
+    assert list(unavailable_targets(["gmm4", "aldp"])) == ["aldp"]
+    code = cli_module.main(["run", "--targets", "gmm4,aldp", "--out", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'boltzbench[molecules]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -40,7 +40,11 @@ def test_generated_reference_passes_its_checks_and_agrees_with_laplace(target):
     ref = target.reference()
     prov = ref.provenance
     assert all(prov["checks"].values()) and prov["r_hat_coords_max"] < 1.01
-    assert "mala_reference" in prov["command"] and prov["seed"] == 20260318
+    assert (
+        "chain_reference" in prov["command"]
+        and "mala" in prov["command"]
+        and prov["seed"] == 20260318
+    )
     samples = ref.samples.double().numpy()
     assert samples.shape == (5000, 31)
 
