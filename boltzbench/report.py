@@ -277,15 +277,17 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
 
 def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str) -> Path | None:
     """Samples (seed with the lowest number) of each method over energy contours of a 2-D
-    target, next to the reference set."""
+    target, next to the reference set; for a target with backbone dihedrals (``aldp``) the
+    Ramachandran plane (φ, ψ) instead."""
     import matplotlib.pyplot as plt
     import torch
 
     try:
         target = TARGETS.get(target_name)()
-    except UnknownNameError:
+    except (UnknownNameError, ImportError):
         return None
-    if target.dim != 2:
+    rama = getattr(target, "ramachandran", None)
+    if target.dim != 2 and rama is None:
         return None
     sub = runs[(runs["target"] == target_name) & (runs["status"] == "ok")]
     panels: list[tuple[str, np.ndarray]] = [("reference", target.reference().samples.numpy())]
@@ -298,27 +300,35 @@ def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str
                     np.load(out_dir / file, allow_pickle=False),
                 )
             )
+    if rama is not None:
+        panels = [(name, rama(torch.as_tensor(xs[:2000])).numpy()) for name, xs in panels]
     if target.box is not None:
         (x0, x1), (y0, y1) = target.box
     else:
         lo, hi = np.percentile(panels[0][1], [0.5, 99.5], axis=0)
         (x0, x1), (y0, y1) = (lo[0], hi[0]), (lo[1], hi[1])
     gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
-    grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
-    with torch.no_grad():
-        energy = target.energy(grid).numpy().reshape(gx.shape)
-    levels = np.quantile(energy, np.linspace(0.0, 0.6, 12))
+    if rama is None:
+        grid = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+        with torch.no_grad():
+            energy = target.energy(grid).numpy().reshape(gx.shape)
+        levels = np.quantile(energy, np.linspace(0.0, 0.6, 12))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.3), squeeze=False)
     colours = _palette([name.split(" ")[0] for name, _ in panels[1:]])
     for ax, (name, xs) in zip(axes[0], panels, strict=True):
-        ax.contour(gx, gy, energy, levels=np.unique(levels), colors="0.6", linewidths=0.6)
+        if rama is None:
+            ax.contour(gx, gy, energy, levels=np.unique(levels), colors="0.6", linewidths=0.6)
+        else:
+            ax.set_xlabel("φ (rad)", fontsize=8)
+            ax.set_ylabel("ψ (rad)", fontsize=8)
         shown = xs[:2000]
         colour = "0.2" if name == "reference" else colours[name.split(" ")[0]]
         ax.scatter(shown[:, 0], shown[:, 1], s=1.5, alpha=0.5, color=colour)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.set_title(name, fontsize=9)
-    fig.suptitle(f"{target_name}: samples over energy contours", fontsize=10)
+    what = "Ramachandran plane (φ, ψ)" if rama is not None else "samples over energy contours"
+    fig.suptitle(f"{target_name}: {what}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -93,6 +93,7 @@ def chain_reference(
         "evaluations": counter.counts.as_dict(),
         "seconds": time.time() - started,
         "acceptance": sampler.diagnostics().get("acceptance_sample"),
+        "sampler_diagnostics": sampler.diagnostics(),
         "r_hat_energy": diag_e["rhat"],
         "ess_energy": diag_e["ess_bulk"],
         "r_hat_coords_max": diag_x["rhat"],

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from boltzbench.metrics import median_bandwidth
 from boltzbench.targets.particles import LJ_S_MIN
 
 from boltzbench.registry import TARGETS
@@ -136,6 +137,8 @@ def test_dw4_reference_passes_its_checks_and_matches_the_published_test_set():
     prov = ref.provenance
     assert ref.samples.shape == (5000, 8)
     assert prov["checks"] and all(prov["checks"].values()), prov["checks"]
+    spec = TARGETS.get("dw4")().metric_spec
+    assert median_bandwidth(ref.samples) == pytest.approx(spec.mmd_bandwidth, rel=1e-3)
     ours = prov["published_comparison"]["ours"]
     assert ours["energy_mean"] == pytest.approx(-22.45, abs=0.3)
     assert ours["mean_distance"] == pytest.approx(3.970, rel=0.03)
