@@ -50,10 +50,15 @@ class BaseTarget:
         return self.energy(x), self.score(x)
 
     def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d], by differentiating the score
-        (analytic scores must be written in differentiable torch operations)."""
+        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]: by differentiating an
+        analytic score (which must be written in differentiable torch operations), or by
+        double backward through the energy when the score is the autograd default."""
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
+            if type(self).score is BaseTarget.score:
+                (grad,) = torch.autograd.grad(self.energy(x).sum(), x, create_graph=True)
+                (hv,) = torch.autograd.grad((grad * v).sum(), x)
+                return hv
             (hv,) = torch.autograd.grad((self.score(x) * v).sum(), x)
         return -hv
 

@@ -142,3 +142,11 @@ def test_dw4_reference_passes_its_checks_and_matches_the_published_test_set():
     ours = prov["published_comparison"]["ours"]
     assert ours["energy_mean"] == pytest.approx(-22.45, abs=0.3)
     assert ours["mean_distance"] == pytest.approx(3.970, rel=0.03)
+
+
+def test_hvp_matches_finite_differences_of_the_score(target):
+    x = _config(target, 6, 4.0 if target.dim == 8 else 1.2)
+    v = torch.randn(x.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    h = 1e-6
+    fd = -(target.score(x + h * v) - target.score(x - h * v)) / (2 * h)
+    assert torch.allclose(target.hvp(x, v), fd, rtol=1e-5, atol=1e-5)
