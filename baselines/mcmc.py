@@ -16,8 +16,14 @@ from dataclasses import dataclass
 import torch
 from boltzbench.baselines.diagnostics import ess_rhat
 
+from boltzbench.budget import affordable, has_budget
 from boltzbench.counter import Counter
 from boltzbench.protocols import Snapshot
+
+#: under a budget: warm-up transitions measured before the plan is made, and the share of
+#: the budget left after the cheapest production that goes to warm-up (the rest thins)
+PLAN_AFTER = 10
+WARMUP_SHARE = 0.5
 
 
 def initial_points(target: Counter, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -114,6 +120,9 @@ class ChainConfig:
         n_chains: independent chains run in parallel (as one batch).
         warmup: transitions per chain in ``fit`` (burn-in and tuning; charged to ``train``).
         thin: transitions per chain between two kept draws in ``sample``.
+            Under a budget, ``warmup`` and ``thin`` are set by the budget instead: the
+            cheapest production (thin 1) is reserved, and what is left goes half to
+            warm-up, half to thinning.
         target_accept: acceptance rate the step-size adaptation aims at.
         snapshots: record snapshots for quality-against-cost curves (no evaluations).
     """
@@ -186,18 +195,39 @@ class ChainMethod:
         self.target = target
         self.gen = torch.Generator().manual_seed(seed)
         self._start(self._initial(c.n_chains))
-        for i in range(1, c.warmup + 1):
+        warmup = c.warmup
+        self._transition_cost = 0.0
+        start = target.used
+        i = 0
+        while i < warmup:
+            i += 1
             self._count("train", self._transition(adapt=True))
             if _is_checkpoint(i):
                 self._snapshot(self._position(), "train")
+            if i == min(PLAN_AFTER, warmup) and has_budget(target):
+                self._transition_cost = (target.used - start) / i
+                warmup = i + self._budget_warmup(target)
         self._end_warmup()
+
+    def _rounds(self, n: int | None) -> int:
+        return math.ceil((n or self.config.n_chains) / self.config.n_chains)
+
+    def _budget_warmup(self, target: Counter) -> int:
+        """Further warm-up transitions under the budget: a share of what is left after
+        reserving production at thin 1."""
+        production = self._rounds(target.n_samples) * self._transition_cost
+        free = affordable(target, self._transition_cost, reserve=production)
+        return int(WARMUP_SHARE * free)
 
     def sample(self, n: int) -> torch.Tensor:
         c = self.config
         draws = []
         rounds = math.ceil(n / c.n_chains)
+        thin = c.thin
+        if has_budget(self.target) and self._transition_cost > 0:
+            thin = max(1, affordable(self.target, rounds * self._transition_cost))
         for r in range(1, rounds + 1):
-            for _ in range(c.thin):
+            for _ in range(thin):
                 self._count("sample", self._transition(adapt=False))
             draws.append(self._position().clone())
             if _is_checkpoint(r) or r == rounds:

@@ -39,6 +39,7 @@ from boltzbench.baselines.mcmc import initial_points
 from boltzbench.baselines.weights import ess
 from torch import nn
 
+from boltzbench.budget import affordable, has_budget
 from boltzbench.counter import Counter
 from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp, rademacher
 from boltzbench.registry import register_method
@@ -100,7 +101,7 @@ class OSDSConfig:
 
     n_steps: int = 32
     sample_steps: int = 1
-    iters: int = 1000
+    iters: int = 1000  # under a budget: as many as fit after reserving sampling
     batch_size: int = 256
     lr: float = 5e-4
     hidden: int = 64
@@ -127,6 +128,8 @@ class OSDSConfig:
 @register_method("osds")
 class OSDS:
     """One-step diffusion sampler by self-distillation (see the module docstring)."""
+
+    amortized = True  # trained once; each sample costs a fixed number of evaluations
 
     Config = OSDSConfig
 
@@ -158,7 +161,15 @@ class OSDS:
             self.net = Control(self.dim, c.hidden, c.layers, self.sigma0)
         self.teacher = copy.deepcopy(self.net).requires_grad_(False)
         opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
-        for it in range(c.iters):
+        iters = c.iters
+        if has_budget(target):  # reserve sampling: its cost per particle, on two particles
+            before = target.used
+            self.flow(initial_points(target, 2, self.gen), c.sample_steps)
+            m = max(target.n_samples or c.weight_particles, c.weight_particles)
+            reserve = m * (target.used - before) / 2
+        it = 0
+        while it < iters:
+            before = target.used
             loss, path = self._path_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -166,13 +177,16 @@ class OSDS:
             opt.step()
             self._ema()
             self.history.append(float(loss.detach()))
-            alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))
+            alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))  # it: 0-based
             sd = self._distill_loss(path)
             opt.zero_grad(set_to_none=True)
             (alpha * sd).backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
             opt.step()
             self._ema()
+            if it == 0 and has_budget(target):  # the first iteration's cost sizes the run
+                iters = 1 + affordable(target, target.used - before, reserve=reserve)
+            it += 1
 
     def _ema(self) -> None:
         d = self.config.ema

@@ -254,6 +254,8 @@ class PITAConfig:
 class PITA:
     """Progressive inference-time annealing (see the module docstring)."""
 
+    amortized = True  # trained once; each sample costs a fixed number of evaluations
+
     Config = PITAConfig
 
     def __init__(self, config: PITAConfig | None = None) -> None:

@@ -9,6 +9,7 @@ import torch
 from boltzbench.baselines.mcmc import initial_points
 from boltzbench.baselines.weights import ess, systematic_resample
 
+from boltzbench.budget import affordable
 from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 
@@ -106,6 +107,9 @@ class SMC:
             lp0, _ = self._log_p0(x)
             delta = (e + lp0).double()  # E(x) − E₀(x), with E₀ = −log p₀
             new_beta = next_beta(delta, beta, c.ess_threshold * m)
+            sweep = m * (1 + getattr(self.target, "grad_cost", 1.0))  # one MALA move each
+            if affordable(self.target, sweep) < c.n_moves:
+                new_beta = 1.0  # the budget is spent: reweight straight to the target
             log_w = -(new_beta - beta) * torch.where(torch.isfinite(delta), delta, torch.inf)
             log_z += float(torch.logsumexp(log_w, 0)) - math.log(m)
             self.last_ess = ess(log_w) / m
@@ -113,7 +117,7 @@ class SMC:
             x, e, s = x[idx], e[idx], s[idx]
             beta = new_beta
             self.n_temps += 1
-            for _ in range(c.n_moves):
+            for _ in range(min(c.n_moves, affordable(self.target, sweep))):
                 x, e, s, acc = self._move(x, e, s, beta, h)
                 h *= math.exp(acc - 0.574)
         self.log_z = log_z

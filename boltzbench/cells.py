@@ -163,7 +163,7 @@ def execute_cell(
         method, _ = build_method(METHODS.get(cell.method), dict(cell.params))
         n = cell.n_samples or target.metric_spec.n_eval
         record["n_samples"] = n
-        counter = Counter(target, budget=cell.budget)
+        counter = Counter(target, budget=cell.budget, n_samples=n)
         torch.manual_seed(cell.seed)  # for methods that (against advice) use global RNG
         t0 = time.perf_counter()
         with charging(counter, "train"):
@@ -224,37 +224,37 @@ def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any
         record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]
 
 
-CURVE_METRIC = "mmd"
+CURVE_METRICS = ("mmd", "sliced_w2")
 CURVE_MAX_POINTS = 2000
 
 
 def _curve(target: Any, method: Any, record: dict[str, Any]) -> None:
-    """Score the method's snapshots (if any) with MMD against the reference: the record's
-    ``curve`` is a list of {energy_evals, grad_evals, evals, phase, n, mmd}. A snapshot
+    """Score the method's snapshots (if any) with MMD and sliced W2 against the reference:
+    the record's ``curve`` is a list of {energy_evals, grad_evals, evals, phase, n, mmd,
+    sliced_w2}. A snapshot
     larger than CURVE_MAX_POINTS is thinned evenly. A broken snapshot list is reported in
     ``curve_error`` and never fails the cell."""
     snaps = getattr(method, "snapshots", None)
     if not snaps:
         return
     try:
-        fn = METRICS.get(CURVE_METRIC)
+        fns = {name: METRICS.get(name) for name in CURVE_METRICS}
         reference = target.reference().samples
         curve = []
         for snap in snaps:
             x = validate_samples(snap.samples, snap.samples.shape[0], target.dim)
             if x.shape[0] > CURVE_MAX_POINTS:
                 x = x[torch.linspace(0, x.shape[0] - 1, CURVE_MAX_POINTS).long()]
-            value = fn(x, reference, target)
-            curve.append(
-                {
-                    "energy_evals": int(snap.energy_evals),
-                    "grad_evals": int(snap.grad_evals),
-                    "evals": int(snap.energy_evals) + int(snap.grad_evals),
-                    "phase": str(snap.phase),
-                    "n": int(x.shape[0]),
-                    CURVE_METRIC: float(value),
-                }
-            )
+            point = {
+                "energy_evals": int(snap.energy_evals),
+                "grad_evals": int(snap.grad_evals),
+                "evals": int(snap.energy_evals) + int(snap.grad_evals),
+                "phase": str(snap.phase),
+                "n": int(x.shape[0]),
+            }
+            for name, fn in fns.items():
+                point[name] = float(fn(x, reference, target))
+            curve.append(point)
         record["curve"] = curve
     except Exception as exc:
         record["curve_error"] = _one_line(exc)

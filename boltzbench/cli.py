@@ -148,6 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _load_plugins(args.plugin)
     suite = get_suite(args.suite)
+    if args.budget and args.budgets:
+        raise UsageError("--budget and --budgets exclude each other (--budgets is a sweep)")
     targets = _names(args.targets, "--targets") if args.targets else list(suite.targets)
     missing = unavailable_targets(targets)
     if args.targets and missing:  # named on the command line: an error, not a skip
@@ -163,6 +165,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             seeds=_seeds(args.seeds) if args.seeds else None,
             params=_params(args.param),
             budget=_positive_int("--budget", args.budget, True) if args.budget else None,
+            budgets=[_positive_int("--budgets", b, True) for b in _names(args.budgets, "--budgets")]
+            if args.budgets
+            else None,
             n_samples=_positive_int("--n-samples", args.n_samples) if args.n_samples else None,
             metrics=_names(args.metrics, "--metrics") if args.metrics else None,
         )
@@ -207,7 +212,34 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} has no cells/ folder: not a boltzbench results folder")
     paths = build_report(out)
     print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
+    if args.compare:
+        _compare(out, Path(args.compare))
     return 0
+
+
+def _compare(out: Path, other: Path) -> None:
+    import pandas as pd
+
+    from boltzbench.compare import compare
+    from boltzbench.io import atomic_write_bytes
+    from boltzbench.report import build_report
+
+    if not (other / "cells").is_dir():
+        raise UsageError(f"{other} has no cells/ folder: not a boltzbench results folder")
+    if not (other / "leaderboard.csv").is_file():
+        build_report(other)
+    diff = compare(pd.read_csv(out / "leaderboard.csv"), pd.read_csv(other / "leaderboard.csv"))
+    path = out / f"compare_{other.name}.csv"
+    atomic_write_bytes(path, diff.to_csv(index=False).encode())
+    counts = diff["change"].value_counts().to_dict()
+    print(f"compared with {other}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    changed = diff[diff["change"].isin(["better", "worse"])]
+    for _, row in changed.iterrows():
+        print(
+            f"  {row['change']:<6} {row['target']} {row['method']} {row['metric']}: "
+            f"{row['mean_other']:.4g} -> {row['mean']:.4g}"
+        )
+    print(f"boltzbench: comparison written: {path}", file=sys.stderr)
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -266,6 +298,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="override a method's config value (repeatable)",
     )
     p.add_argument("--budget", help="energy+gradient evaluation budget per cell (e.g. 1e6)")
+    p.add_argument("--budgets", help="a sweep: rerun the grid at each budget, e.g. 1e4,1e5,1e6")
     p.add_argument("--n-samples", help="samples per cell (default: the target's n_eval)")
     p.add_argument("--out", help="results folder (default: results/<suite>)")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel (default: 1)")
@@ -284,6 +317,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild CSVs, plots and LEADERBOARD.md from cell files")
     p.add_argument("dir", help="a results folder written by 'boltzbench run'")
+    p.add_argument(
+        "--compare",
+        metavar="OTHER_DIR",
+        help="also compare with another results folder: writes DIR/compare_<OTHER>.csv",
+    )
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_report)
 

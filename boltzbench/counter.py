@@ -73,13 +73,16 @@ class Counter:
     Attributes a method may read: ``name``, ``dim``, ``init_std`` (the scale of the suite's
     broad initial distribution N(0, init_std² I), the same for every method that starts
     from noise), ``n_particles`` and ``spatial_dim`` (None for non-particle targets),
-    ``phase``, ``counts``, ``budget`` and ``remaining``.
+    ``phase``, ``counts``, ``budget``, ``used``, ``remaining`` and ``n_samples`` (how many
+    samples ``sample`` will be asked for, when the runner knows; see
+    :mod:`boltzbench.budget`).
 
     Args:
         target: any object following the Target protocol (``energy``, ``score``, ``dim``).
         budget: maximum of ``energy_evals + grad_cost * grad_evals`` over both phases, or
             None for no limit.
         grad_cost: how many energy evaluations one gradient evaluation is charged as.
+        n_samples: the number of samples the cell will ask ``sample`` for, or None.
     """
 
     __slots__ = (
@@ -90,12 +93,19 @@ class Counter:
         "spatial_dim",
         "budget",
         "grad_cost",
+        "n_samples",
         "_phase",
         "_counts",
         "__weakref__",
     )
 
-    def __init__(self, target, budget: int | None = None, grad_cost: float = 1.0) -> None:
+    def __init__(
+        self,
+        target,
+        budget: int | None = None,
+        grad_cost: float = 1.0,
+        n_samples: int | None = None,
+    ) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"budget must be non-negative, got {budget}")
         self.name: str = str(target.name)
@@ -105,6 +115,7 @@ class Counter:
         self.spatial_dim: int | None = getattr(target, "spatial_dim", None)
         self.budget = budget
         self.grad_cost = float(grad_cost)
+        self.n_samples = n_samples
         self._phase = "train"
         self._counts = Counts()
         _RAW[self] = target

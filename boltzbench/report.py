@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from boltzbench.cells import ESTIMATE_METRICS
 from boltzbench.io import atomic_write_bytes
@@ -43,6 +42,7 @@ BASE_COLUMNS = [
 ]
 PROVENANCE_COLUMNS = [
     "budget",
+    "registry_name",
     "params",
     "config_hash",
     "config",
@@ -77,6 +77,7 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
         row["config"] = json.dumps(record.get("config", {}), sort_keys=True)
         versions = record.get("metric_versions", {})
         row["metric_version"] = ";".join(f"{k}={v}" for k, v in sorted(versions.items()))
+        row["registry_name"] = record.get("method_registry_name", record.get("method"))
         for key in ("git_sha", "torch_version", "device", "cell_id", "samples_file"):
             row[key] = record.get(key)
         rows.append(row)
@@ -92,7 +93,17 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
     return df.sort_values(["target", "method", "seed"], kind="stable").reset_index(drop=True)
 
 
-CURVE_COLUMNS = ["target", "method", "seed", "phase", "energy_evals", "grad_evals", "evals", "n"]
+CURVE_COLUMNS = [
+    "target",
+    "method",
+    "seed",
+    "budget",
+    "phase",
+    "energy_evals",
+    "grad_evals",
+    "evals",
+    "n",
+]
 
 
 def load_curves(out_dir: Path) -> pd.DataFrame:
@@ -104,7 +115,8 @@ def load_curves(out_dir: Path) -> pd.DataFrame:
         if record is None or record.get("status") != "ok":
             continue
         for point in record.get("curve") or []:
-            rows.append({k: record.get(k) for k in ("target", "method", "seed")} | point)
+            keys = ("target", "method", "seed", "budget")
+            rows.append({k: record.get(k) for k in keys} | point)
     if not rows:
         return pd.DataFrame(columns=CURVE_COLUMNS + ["mmd"])
     df = pd.DataFrame(rows)
@@ -135,27 +147,41 @@ def _lower_is_better(metric: str) -> bool:
         return True
 
 
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
 def _interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and a Student-t 95% interval over seeds (NaN bounds with fewer than 2)."""
+    """Mean over seeds and its 95% percentile-bootstrap interval (2000 resamples of the
+    seeds, fixed RNG seed, so the report is deterministic); NaN bounds with fewer than 2
+    values. With few seeds the interval is narrow-biased: it cannot be wider than the
+    range of the values."""
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return math.nan, math.nan, math.nan
     mean = float(values.mean())
     if len(values) < 2:
         return mean, math.nan, math.nan
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    idx = rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))
+    means = values[idx].mean(1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return mean, float(low), float(high)
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy table: one row per (target, method, metric) with mean, 95% interval over seeds,
-    noise floor, rank within the target (1 = best; a method with any failed cell ranks
-    last) and the mean rank over targets. A metric that none of a method's (all ok) cells
-    produced, such as ``elbo`` for a method without importance weights, gets no row."""
+    """Tidy table: one row per (target, method, budget, metric) with the mean, its 95%
+    bootstrap interval over seeds, the noise floor, ``within_floor`` (the interval reaches
+    the floor: indistinguishable from exact sampling at this sample size), the rank within
+    (target, budget, metric) (1 = best; a method with any failed cell ranks last) and the
+    mean rank over targets at that budget. ``budget`` is empty for unbudgeted cells. A
+    metric that none of a method's (all ok) cells produced, such as ``elbo`` for a method
+    without importance weights, gets no row."""
     columns = [
         "suite",
         "target",
         "method",
+        "budget",
         "metric",
         "n_seeds",
         "n_ok",
@@ -169,12 +195,15 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     ]
     if runs.empty:
         return pd.DataFrame(columns=columns)
+    budget = runs["budget"] if "budget" in runs else pd.Series(np.nan, index=runs.index)
+    runs = runs.assign(budget=pd.to_numeric(budget, errors="coerce"))
     rows = []
     for metric in metric_columns(runs):
         applicable = runs.groupby("target")[metric].apply(
             lambda col: bool(np.isfinite(col.to_numpy(dtype=float)).any())
         )
-        for (target, method), group in runs.groupby(["target", "method"], sort=True):
+        groups = runs.groupby(["target", "method", "budget"], sort=True, dropna=False)
+        for (target, method, budget), group in groups:
             if not applicable.get(target, False):
                 continue  # the metric does not apply to this target (or nothing ran ok)
             ok = group[group["status"] == "ok"]
@@ -189,6 +218,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                     "suite": ",".join(sorted(set(group["suite"].astype(str)))),
                     "target": target,
                     "method": method,
+                    "budget": budget,
                     "metric": metric,
                     "n_seeds": len(group),
                     "n_ok": len(ok),
@@ -203,16 +233,24 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                     ),
                 }
             )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=columns[:-2])
+    if table.empty:
+        return pd.DataFrame(columns=columns)
     ranks = []
-    for (_, metric), group in table.groupby(["target", "metric"], sort=False):
+    for (_, _, metric), group in table.groupby(
+        ["target", "budget", "metric"], sort=False, dropna=False
+    ):
         sign = 1.0 if _lower_is_better(metric) else -1.0
         failed = (group["n_ok"] < group["n_seeds"]) | ~np.isfinite(group["mean"])
         key = np.where(failed, np.inf, sign * group["mean"].to_numpy(dtype=float))
         ranks.append(pd.Series(pd.Series(key, index=group.index).rank(method="min")))
     table["rank"] = pd.concat(ranks).astype(int)
-    table["mean_rank"] = table.groupby(["method", "metric"])["rank"].transform("mean")
-    return table[columns].sort_values(["metric", "target", "rank", "method"]).reset_index(drop=True)
+    table["mean_rank"] = table.groupby(["method", "budget", "metric"], dropna=False)[
+        "rank"
+    ].transform("mean")
+    table["budget"] = table["budget"].astype("Int64")
+    order = ["metric", "target", "budget", "rank", "method"]
+    return table[columns].sort_values(order).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- plots
@@ -275,7 +313,9 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str) -> Path | None:
+def plot_samples(
+    runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str, colours: dict[str, Any]
+) -> Path | None:
     """Samples (seed with the lowest number) of each method over energy contours of a 2-D
     target, next to the reference set; for a target with backbone dihedrals (``aldp``) the
     Ramachandran plane (φ, ψ) instead."""
@@ -314,7 +354,6 @@ def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str
             energy = target.energy(grid).numpy().reshape(gx.shape)
         levels = np.quantile(energy, np.linspace(0.0, 0.6, 12))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.3), squeeze=False)
-    colours = _palette([name.split(" ")[0] for name, _ in panels[1:]])
     for ax, (name, xs) in zip(axes[0], panels, strict=True):
         if rama is None:
             ax.contour(gx, gy, energy, levels=np.unique(levels), colors="0.6", linewidths=0.6)
@@ -336,13 +375,14 @@ def plot_samples(runs: pd.DataFrame, out_dir: Path, path: Path, target_name: str
 CURVE_CLIP = 1e-5
 
 
-def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path | None:
-    """MMD against energy evaluations (values + gradients, log axis), one panel per target,
-    one line per method (mean over seeds, band from the lowest to the highest seed), the
-    exact sampler's noise floor as a dashed line. Methods without snapshots appear as one
-    marker at their total cost. The y axis is logarithmic: values below CURVE_CLIP
-    (including the negative values the unbiased MMD² takes when a set is as close to the
-    reference as its sample size can tell) are drawn at CURVE_CLIP."""
+def plot_curves(
+    curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: dict[str, Any]
+) -> Path | None:
+    """Quality against cost: MMD² (top row) and sliced W2 (bottom row) against energy +
+    gradient evaluations (log axes), one column per target, one line per method (mean over
+    seeds, band from the lowest to the highest seed), the exact sampler's noise floor
+    dashed. Methods without snapshots appear as one marker at their total cost. Values
+    below CURVE_CLIP (the unbiased MMD² can be negative) are drawn at CURVE_CLIP."""
     import matplotlib.pyplot as plt
 
     ok = runs[runs["status"] == "ok"].copy()
@@ -350,42 +390,49 @@ def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path) -> Path | 
         return None
     ok["evals"] = ok[[c for c in COUNT_COLUMNS if c in ok]].sum(axis=1)
     targets = sorted(ok["target"].unique())
-    colours = _palette(sorted(ok["method"].unique()))
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False)
-    for ax, target in zip(axes[0], targets, strict=True):
-        sub = curves[curves["target"] == target] if not curves.empty else curves
-        with_curve = set(sub["method"]) if not sub.empty else set()
-        for method, group in sub.groupby("method", sort=True) if not sub.empty else []:
-            stats = group.groupby("evals")["mmd"].agg(["mean", "min", "max"]).reset_index()
-            stats = stats[stats["evals"] > 0]
-            stats[["mean", "min", "max"]] = stats[["mean", "min", "max"]].clip(lower=CURVE_CLIP)
-            ax.plot(stats["evals"], stats["mean"], color=colours[method], label=method, lw=1.4)
-            ax.fill_between(
-                stats["evals"], stats["min"], stats["max"], color=colours[method], alpha=0.2
-            )
-        rows = ok[(ok["target"] == target) & ~ok["method"].isin(with_curve)]
-        for method, group in rows.groupby("method", sort=True):
-            ax.errorbar(
-                group["evals"].mean(),
-                group["mmd"].mean(),
-                yerr=[
-                    [group["mmd"].mean() - group["mmd"].min()],
-                    [group["mmd"].max() - group["mmd"].mean()],
-                ],
-                fmt="o",
-                color=colours[method],
-                label=f"{method} (final)",
-            )
-        floor = ok.loc[ok["target"] == target, "mmd_floor"].dropna() if "mmd_floor" in ok else []
-        if len(floor):
-            level = max(float(np.mean(floor)), CURVE_CLIP)
-            ax.axhline(level, color="0.3", ls="--", lw=0.8, label="exact floor")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("energy + gradient evaluations")
-        ax.set_ylabel(f"MMD² (RBF; clipped at {CURVE_CLIP:g})")
-        ax.set_title(target)
-        ax.legend(fontsize=7)
+    metrics = [m for m in ("mmd", "sliced_w2") if m in ok]
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(targets),
+        figsize=(4.6 * len(targets), 3.6 * len(metrics)),
+        squeeze=False,
+    )
+    for row, metric in enumerate(metrics):
+        for ax, target in zip(axes[row], targets, strict=True):
+            sub = curves[curves["target"] == target] if not curves.empty else curves
+            if metric not in sub:
+                sub = sub.iloc[0:0]
+            with_curve = set(sub["method"]) if not sub.empty else set()
+            for method, group in sub.groupby("method", sort=True) if not sub.empty else []:
+                st = group.groupby("evals")[metric].agg(["mean", "min", "max"]).reset_index()
+                st = st[st["evals"] > 0]
+                st[["mean", "min", "max"]] = st[["mean", "min", "max"]].clip(lower=CURVE_CLIP)
+                ax.plot(st["evals"], st["mean"], color=colours[method], label=method, lw=1.4)
+                ax.fill_between(st["evals"], st["min"], st["max"], color=colours[method], alpha=0.2)
+            rows = ok[(ok["target"] == target) & ~ok["method"].isin(with_curve)]
+            for method, group in rows.groupby("method", sort=True):
+                mean = max(group[metric].mean(), CURVE_CLIP)
+                lo, hi = max(group[metric].min(), CURVE_CLIP), max(group[metric].max(), CURVE_CLIP)
+                ax.errorbar(
+                    group["evals"].mean(),
+                    mean,
+                    yerr=[[mean - lo], [hi - mean]],
+                    fmt="o",
+                    color=colours[method],
+                    label=f"{method} (final)",
+                )
+            col = f"{metric}_floor"
+            floor = ok.loc[ok["target"] == target, col].dropna() if col in ok else []
+            if len(floor):
+                level = max(float(np.mean(floor)), CURVE_CLIP)
+                ax.axhline(level, color="0.3", ls="--", lw=0.8, label="exact floor")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("energy + gradient evaluations")
+            ax.set_ylabel("MMD² (RBF)" if metric == "mmd" else "sliced W2")
+            ax.set_title(target)
+            if row == 0:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -412,15 +459,24 @@ def _fmt(mean: float, low: float, high: float) -> str:
 
 
 def leaderboard_markdown(
-    runs: pd.DataFrame, board: pd.DataFrame, plots: list[Path], out_dir: Path
+    runs: pd.DataFrame,
+    board: pd.DataFrame,
+    plots: list[Path],
+    out_dir: Path,
+    breakeven: pd.DataFrame | None = None,
 ) -> str:
-    """The LEADERBOARD.md text: one table per target, then the plots."""
+    """The LEADERBOARD.md text: one table per target (at its headline budget), the
+    break-even table, then the plots."""
+    from boltzbench.breakeven import describe
+
     lines = [
         "# Leaderboard",
         "",
         "Generated by `boltzbench report` from the cell files; do not edit by hand.",
-        "Each value: mean over seeds [95% t-interval]. `floor`: the same metric for an "
-        "exact sampler at the same sample size (mean of independent exact sets). "
+        "Each value: mean over seeds [95% bootstrap interval]; **bold**: within the noise "
+        "floor (indistinguishable from exact sampling at this sample size). `floor`: the "
+        "same metric for an exact sampler at the same sample size (mean of independent "
+        "exact sets; targets with a generated reference have none). "
         "Evaluations: mean per cell, train + sample; energy values, and gradients plus "
         "Hessian-vector products.",
         "",
@@ -430,8 +486,10 @@ def leaderboard_markdown(
     for target in sorted(board["target"].unique()):
         sub = board[board["target"] == target]
         metrics = [k for k in metric_columns(runs) if k in set(sub["metric"])]
+        budgets = pd.to_numeric(sub["budget"], errors="coerce").dropna().unique()
+        heading = f"## {target} (budget {int(budgets[0]):.3g})" if len(budgets) else f"## {target}"
         lines += [
-            f"## {target}",
+            heading,
             "",
             "| method | ok/seeds | "
             + " | ".join(metrics)
@@ -447,7 +505,13 @@ def leaderboard_markdown(
             cells = runs[(runs["target"] == target) & (runs["method"] == method)]
             m = sub[sub["method"] == method].set_index("metric")
             values = [
-                _fmt(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"]) if k in m.index else "n/a"
+                (
+                    ("**{}**" if m.loc[k, "within_floor"] else "{}").format(
+                        _fmt(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"])
+                    )
+                    if k in m.index
+                    else "n/a"
+                )
                 for k in metrics
             ]
             energy = cells["energy_evals_train"].mean() + cells["energy_evals_sample"].mean()
@@ -477,15 +541,41 @@ def leaderboard_markdown(
             )
         if len(failures):
             lines.append("")
+    if breakeven is not None and not breakeven.empty:
+        lines += [
+            "## Break-even sample counts",
+            "",
+            "Samples after which an amortized sampler's training is repaid against MCMC "
+            "at its own quality (MMD²); see `breakeven.csv`.",
+            "",
+        ]
+        for _, row in breakeven.iterrows():
+            lines.append(f"- {row['target']}: {row['method']}: {describe(row)}")
+        lines.append("")
     lines += ["## Plots", ""]
     for plot in plots:
         lines += [f"![{plot.stem}]({plot.relative_to(out_dir).as_posix()})", ""]
     return "\n".join(lines)
 
 
+def headline(board: pd.DataFrame) -> pd.DataFrame:
+    """The rows at each target's largest budget (unbudgeted rows where a target has no
+    budget): what the heatmap, the bars and the markdown tables show."""
+    if board.empty:
+        return board
+    budget = pd.to_numeric(board["budget"], errors="coerce")
+    top = budget.groupby(board["target"]).transform("max")
+    keep = (budget == top) | (top.isna() & budget.isna())
+    return board[keep]
+
+
 def build_report(out_dir: Path) -> list[Path]:
-    """Write runs.csv, leaderboard.csv, plots/*.png and LEADERBOARD.md into ``out_dir``."""
+    """Write runs.csv, leaderboard.csv, curves.csv, breakeven.csv, plots/*.png,
+    LEADERBOARD.md and report.html into ``out_dir``."""
     import matplotlib
+
+    from boltzbench import figures, html
+    from boltzbench.breakeven import break_even
 
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
@@ -500,17 +590,46 @@ def build_report(out_dir: Path) -> list[Path]:
     curves = load_curves(out_dir)
     curves_csv = out_dir / "curves.csv"
     atomic_write_bytes(curves_csv, curves.to_csv(index=False).encode())
-    written += [runs_csv, board_csv, curves_csv]
+    even = break_even(_at_headline_budget(runs, board), curves)
+    even_csv = out_dir / "breakeven.csv"
+    atomic_write_bytes(even_csv, even.to_csv(index=False).encode())
+    written += [runs_csv, board_csv, curves_csv, even_csv]
     plots: list[Path] = []
     plot_dir = out_dir / "plots"
+    main = headline(board)
+    main_runs = _at_headline_budget(runs, board)
+    colours = _palette(sorted(runs["method"].unique())) if not runs.empty else {}
     if not board.empty:
-        heat = plot_heatmap(board, plot_dir / "heatmap.png")
-        plots += [heat] if heat else []
-        curve_plot = plot_curves(curves, runs, plot_dir / "curves.png")
-        plots += [curve_plot] if curve_plot else []
+        candidates = [
+            plot_heatmap(main, plot_dir / "heatmap.png"),
+            plot_curves(curves, main_runs, plot_dir / "curves.png", colours),
+            figures.plot_bars(main, plot_dir / "bars.png", colours),
+            figures.plot_budget_sweep(board, plot_dir / "budgets.png", colours),
+            figures.plot_energy_histograms(main_runs, out_dir, plot_dir / "energy.png", colours),
+        ]
         for target in sorted(runs["target"].unique()):
-            p = plot_samples(runs, out_dir, plot_dir / f"samples_{target}.png", target)
-            plots += [p] if p else []
+            candidates.append(
+                plot_samples(
+                    main_runs, out_dir, plot_dir / f"samples_{target}.png", target, colours
+                )
+            )
+        plots = [p for p in candidates if p]
     md = out_dir / "LEADERBOARD.md"
-    atomic_write_bytes(md, leaderboard_markdown(runs, board, plots, out_dir).encode())
-    return written + plots + [md]
+    atomic_write_bytes(md, leaderboard_markdown(main_runs, main, plots, out_dir, even).encode())
+    page = out_dir / "report.html"
+    note = (
+        "Mean over seeds [95% bootstrap interval]; rank within target, budget and metric. "
+        "Generated by boltzbench report from the cell files."
+    )
+    text = html.render(f"boltzbench leaderboard: {out_dir.name}", board, even, plots, note)
+    atomic_write_bytes(page, text.encode())
+    return written + plots + [md, page]
+
+
+def _at_headline_budget(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
+    """The runs at each target's headline budget (see :func:`headline`)."""
+    if runs.empty:
+        return runs
+    budget = pd.to_numeric(runs["budget"], errors="coerce")
+    top = budget.groupby(runs["target"]).transform("max")
+    return runs[(budget == top) | (top.isna() & budget.isna())]

@@ -31,7 +31,13 @@ class MethodEntry:
 
 @dataclass(frozen=True)
 class Suite:
-    """A named grid."""
+    """A named grid.
+
+    Attributes:
+        budget: evaluation budget of every cell (energy values + gradients, see
+            :mod:`boltzbench.budget`), or None for none.
+        target_budgets: per-target budgets that replace ``budget`` for those targets.
+    """
 
     name: str
     description: str
@@ -39,7 +45,11 @@ class Suite:
     methods: tuple[MethodEntry, ...]
     seeds: tuple[int, ...] = (0, 1, 2)
     budget: int | None = None
+    target_budgets: dict[str, int] = field(default_factory=dict)
     metrics: tuple[str, ...] = DEFAULT_METRICS
+
+    def budget_for(self, target: str) -> int | None:
+        return self.target_budgets.get(target, self.budget)
 
 
 #: every built-in method, with the configurations the leaderboards use
@@ -134,8 +144,12 @@ def expand(
     budget: int | None = None,
     n_samples: int | None = None,
     metrics: list[str] | None = None,
+    budgets: list[int] | None = None,
 ) -> list[Cell]:
     """The suite's cells, with the given selections replacing the suite's own.
+
+    ``budget`` replaces the suite's budgets; ``budgets`` (a sweep) makes one copy of the
+    grid per budget.
 
     ``methods`` may name methods outside the suite (run with their defaults) and suite
     labels; ``params`` maps a method name or label to config overrides applied on top.
@@ -171,17 +185,22 @@ def expand(
             p.update(params.get(entry.method, {}))
             if entry.label:
                 p.update(params.get(entry.label, {}))
-            for seed in seeds if seeds is not None else suite.seeds:
-                cell = Cell(
-                    suite=suite.name,
-                    target=target,
-                    method=entry.method,
-                    seed=int(seed),
-                    params=tuple(sorted(p.items())),
-                    budget=budget if budget is not None else suite.budget,
-                    n_samples=n_samples,
-                    label=entry.label,
-                    metrics=tuple(metrics) if metrics is not None else suite.metrics,
-                )
-                cells.append(resolve(cell))
+            if budgets:
+                cell_budgets: list[int | None] = list(budgets)
+            else:
+                cell_budgets = [budget if budget is not None else suite.budget_for(target)]
+            for cell_budget in cell_budgets:
+                for seed in seeds if seeds is not None else suite.seeds:
+                    cell = Cell(
+                        suite=suite.name,
+                        target=target,
+                        method=entry.method,
+                        seed=int(seed),
+                        params=tuple(sorted(p.items())),
+                        budget=cell_budget,
+                        n_samples=n_samples,
+                        label=entry.label,
+                        metrics=tuple(metrics) if metrics is not None else suite.metrics,
+                    )
+                    cells.append(resolve(cell))
     return cells

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from boltzbench.budget import affordable, has_budget
 from boltzbench.counter import Counter
 from boltzbench.nets import mlp
 from boltzbench.protocols import Snapshot
@@ -155,7 +156,7 @@ class DriftingConfig:
             is the average over them.
         step_size: η, the drift step in the loss target x + ηV.
         batch_size: generated samples per training step.
-        steps: training steps.
+        steps: training steps (under a budget: as many as the budget allows).
         lr: Adam learning rate (decayed by cosine to 10% over the run).
         noise_dim, hidden, layers: generator MLP shape (SiLU, PyTorch's default
             initialisation: the first samples are concentrated near the origin, about
@@ -209,6 +210,8 @@ class DriftingConfig:
 class _OneStepSampler:
     """Shared parts of the drifting methods: generator, training loop and sampling."""
 
+    amortized = True  # trained once; each sample costs a fixed number of evaluations
+
     config: DriftingConfig
 
     SNAPSHOT_SIZE = 2000
@@ -242,12 +245,19 @@ class _OneStepSampler:
                     last.weight /= std[:, None]
                     last.bias.copy_((last.bias - probe.mean(0)) / std)
         opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, c.steps), eta_min=0.1 * c.lr)
         # fixed noise for the training snapshots, from its own stream (training unchanged)
         probe = torch.randn(
             self.SNAPSHOT_SIZE, c.noise_dim, generator=torch.Generator().manual_seed(seed + 7919)
         )
-        for step in range(1, c.steps + 1):
+        steps, sched = c.steps, None
+        if not has_budget(target):  # (under a budget the first step's cost sets steps)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, max(1, steps), eta_min=0.1 * c.lr
+            )
+        step = 0
+        while step < steps:
+            step += 1
+            before = target.used
             eps = torch.randn(c.batch_size, c.noise_dim, generator=self.gen)
             x = self._forward(eps)
             with torch.no_grad():
@@ -259,9 +269,15 @@ class _OneStepSampler:
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), c.grad_clip)
             opt.step()
-            sched.step()
+            if sched is None:  # budgeted: the first step's cost sizes the run
+                steps = 1 + affordable(target, target.used - before)
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                    opt, max(1, steps - 1), eta_min=0.1 * c.lr
+                )
+            else:
+                sched.step()
             self.history.append(float(loss.detach()))
-            if step & (step - 1) == 0 or step == c.steps:
+            if step & (step - 1) == 0 or step == steps:
                 self._snapshot(probe)
 
     def _snapshot(self, probe: torch.Tensor) -> None:

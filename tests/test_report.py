@@ -2,7 +2,9 @@
 
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from boltzbench.report import leaderboard
 
@@ -38,3 +40,121 @@ def test_not_applicable_metrics_get_no_row_and_higher_elbo_ranks_first():
     assert elbo.loc["d", "rank"] == 3  # a failed method ranks last
     mmd = board[board["metric"] == "mmd"].set_index("method")
     assert set(mmd.index) == {"a", "b", "c", "d"} and mmd.loc["d", "rank"] == 4
+
+
+def test_bootstrap_interval_is_deterministic_and_inside_the_range():
+    from boltzbench.report import _interval
+
+    values = np.array([0.1, 0.4, 0.2, 0.9])
+    mean, low, high = _interval(values)
+    assert mean == pytest.approx(0.4)
+    assert values.min() <= low < mean < high <= values.max()
+    assert _interval(values) == (mean, low, high)
+    one = _interval(np.array([0.3]))
+    assert one[0] == 0.3 and math.isnan(one[1]) and math.isnan(one[2])
+
+
+def test_budgets_rank_separately_and_the_headline_is_the_largest():
+    from boltzbench.report import headline
+
+    rows = []
+    for budget, better in [(1000, "a"), (10000, "b")]:
+        for method in ("a", "b"):
+            for seed in (0, 1):
+                rows.append(
+                    {
+                        "suite": "s",
+                        "target": "t",
+                        "method": method,
+                        "seed": seed,
+                        "status": "ok",
+                        "budget": budget,
+                        "mmd": (0.1 if method == better else 0.2) + 0.01 * seed,
+                    }
+                )
+    board = leaderboard(pd.DataFrame(rows))
+    ranks = board.set_index(["budget", "method"])["rank"]
+    assert ranks[(1000, "a")] == 1 and ranks[(10000, "b")] == 1
+    assert set(headline(board)["budget"]) == {10000}
+
+
+def _board(means):
+    return pd.DataFrame(
+        [
+            {
+                "target": "t",
+                "method": m,
+                "budget": None,
+                "metric": "mmd",
+                "mean": v,
+                "low": v - 0.01,
+                "high": v + 0.01,
+            }
+            for m, v in means.items()
+        ]
+    )
+
+
+def test_compare_classifies_changes():
+    from boltzbench.compare import compare
+
+    now = _board({"a": 0.1, "b": 0.5, "c": 0.3, "new": 0.2})
+    before = _board({"a": 0.3, "b": 0.2, "c": 0.305, "gone": 0.1})
+    change = compare(now, before).set_index("method")["change"]
+    assert change["a"] == "better" and change["b"] == "worse" and change["c"] == "same"
+    assert change["new"] == "new" and change["gone"] == "gone"
+
+
+def test_break_even_by_hand():
+    """An amortized sampler with MMD² 0.01, training 1000 evaluations, 1 per sample; MCMC
+    first reaches 0.01 at 600 evaluations with 100 draws (6 per sample):
+    n* = 1000 / (6 − 1) = 200."""
+    from boltzbench.breakeven import break_even
+
+    runs = pd.DataFrame(
+        [
+            {
+                "target": "t",
+                "method": "drifting",
+                "registry_name": "drifting",
+                "seed": s,
+                "status": "ok",
+                "mmd": 0.01,
+                "energy_evals_train": 1000,
+                "energy_evals_sample": 50,
+                "n_samples": 50,
+            }
+            for s in (0, 1)
+        ]
+        + [
+            {
+                "target": "t",
+                "method": "mala",
+                "registry_name": "mala",
+                "seed": 0,
+                "status": "ok",
+                "mmd": 0.001,
+                "energy_evals_train": 500,
+                "energy_evals_sample": 500,
+                "n_samples": 200,
+            }
+        ]
+    )
+    curves = pd.DataFrame(
+        [
+            {
+                "target": "t",
+                "method": "mala",
+                "seed": 0,
+                "phase": "sample",
+                "evals": e,
+                "n": n,
+                "mmd": q,
+            }
+            for e, n, q in [(300, 50, 0.05), (600, 100, 0.008), (1000, 200, 0.001)]
+        ]
+    )
+    row = break_even(runs, curves).iloc[0]
+    assert row["method"] == "drifting" and row["mcmc"] == "mala"
+    assert row["mcmc_evals_per_sample"] == pytest.approx(6.0)
+    assert row["break_even_n"] == pytest.approx(200.0)

@@ -1,0 +1,95 @@
+"""Break-even sample counts: after how many samples does an amortized sampler's training
+cost pay for itself against MCMC at equal quality?
+
+For an amortized method A on a target: q = its mean MMD² over seeds, T = its mean training
+evaluations, s = its mean sampling evaluations per sample. For an MCMC method M (one with
+production snapshots): c_M = the evaluations M has spent (warm-up included) when its
+seed-averaged MMD² curve, over its production snapshots, first reaches q, divided by the
+number of draws it has then. Drawing n samples then costs T + n s with A and n c_M with M,
+so A is cheaper beyond n* = T / (c_M − s); n* is infinite when c_M ≤ s, and undefined
+(NaN, "M never reached q") when M's curve never gets to q. Evaluations are energy values
+plus gradients plus Hessian-vector products.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from boltzbench.registry import METHODS, UnknownNameError
+
+COLUMNS = [
+    "target",
+    "method",
+    "mcmc",
+    "quality_mmd",
+    "train_evals",
+    "sample_evals_per_sample",
+    "mcmc_evals_per_sample",
+    "break_even_n",
+]
+
+
+def is_amortized(registry_name: str) -> bool:
+    """Whether the registered method declares ``amortized = True`` (a trained sampler whose
+    samples cost a fixed, small number of evaluations each)."""
+    try:
+        return bool(getattr(METHODS.get(registry_name), "amortized", False))
+    except UnknownNameError:
+        return False
+
+
+def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per (target, amortized method, MCMC method); see the module docstring."""
+    if runs.empty or curves.empty or "mmd" not in runs or "mmd" not in curves:
+        return pd.DataFrame(columns=COLUMNS)
+    ok = runs[runs["status"] == "ok"].copy()
+    train_cols = [c for c in ok if c.endswith("_train") and "evals" in c]
+    sample_cols = [c for c in ok if c.endswith("_sample") and "evals" in c]
+    ok["train_evals"] = ok[train_cols].fillna(0).sum(axis=1)
+    ok["sample_evals"] = ok[sample_cols].fillna(0).sum(axis=1)
+    production = curves[curves["phase"] == "sample"]
+    rows = []
+    for target, sub in ok.groupby("target", sort=True):
+        amortized = sub[sub["registry_name"].map(is_amortized)]
+        mcmc_curves = production[
+            (production["target"] == target) & ~production["method"].isin(set(amortized["method"]))
+        ]
+        for method, group in amortized.groupby("method", sort=True):
+            q = float(group["mmd"].mean())
+            t = float(group["train_evals"].mean())
+            s = float((group["sample_evals"] / group["n_samples"]).mean())
+            for mcmc, curve in mcmc_curves.groupby("method", sort=True):
+                mean = curve.groupby("evals").agg(mmd=("mmd", "mean"), n=("n", "mean"))
+                reached = mean[mean["mmd"] <= q]
+                if reached.empty:
+                    c_m, n_star = math.nan, math.nan
+                else:
+                    evals = float(reached.index[0])
+                    c_m = evals / float(reached["n"].iloc[0])
+                    n_star = t / (c_m - s) if c_m > s else math.inf
+                rows.append(
+                    {
+                        "target": target,
+                        "method": method,
+                        "mcmc": mcmc,
+                        "quality_mmd": q,
+                        "train_evals": t,
+                        "sample_evals_per_sample": s,
+                        "mcmc_evals_per_sample": c_m,
+                        "break_even_n": n_star,
+                    }
+                )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def describe(row: pd.Series) -> str:
+    """A one-line reading of a break-even row."""
+    n = row["break_even_n"]
+    if not np.isfinite(row["mcmc_evals_per_sample"]):
+        return f"{row['mcmc']} never reached MMD² {row['quality_mmd']:.3g}"
+    if math.isinf(n):
+        return f"never repaid against {row['mcmc']}"
+    return f"repaid after {n:.3g} samples against {row['mcmc']}"

@@ -1,0 +1,156 @@
+"""Comparison figures beyond the heatmap and the curves: per-target bars with intervals,
+energy histograms against the reference, and quality against budget for sweeps. Every
+function takes the report's ``colours`` (one colour per method, the same in every plot)
+and returns the PNG path, or None when there is nothing to draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from boltzbench.registry import TARGETS, UnknownNameError
+
+#: metrics shown as bars, when present
+BAR_METRICS = ("mmd", "energy_w2", "mean_error", "distance_tv", "rama_tv")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from boltzbench.report import _save as save
+
+    return save(fig, path)
+
+
+def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
+    """One row per metric (of BAR_METRICS present), one panel per target: the mean over
+    seeds of each method as a bar with its 95% bootstrap interval, the noise floor dashed;
+    failed methods are marked with an ×."""
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in BAR_METRICS if m in set(board["metric"])]
+    if board.empty or not metrics:
+        return None
+    targets = sorted(board["target"].unique())
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(targets),
+        figsize=(
+            max(3.2, 0.35 * board["method"].nunique() + 1.2) * len(targets),
+            2.8 * len(metrics),
+        ),
+        squeeze=False,
+    )
+    for row, metric in enumerate(metrics):
+        for ax, target in zip(axes[row], targets, strict=True):
+            sub = board[(board["metric"] == metric) & (board["target"] == target)]
+            sub = sub.sort_values("method")
+            if sub.empty:
+                ax.set_visible(False)
+                continue
+            xs = np.arange(len(sub))
+            means = sub["mean"].to_numpy(dtype=float)
+            lows = sub["low"].to_numpy(dtype=float)
+            highs = sub["high"].to_numpy(dtype=float)
+            for x, (method, mean, lo, hi) in enumerate(
+                zip(sub["method"], means, lows, highs, strict=True)
+            ):
+                if not np.isfinite(mean):
+                    ax.plot(x, 0, marker="x", color="red")
+                    continue
+                ax.bar(x, mean, color=colours[method])
+                if np.isfinite(lo) and np.isfinite(hi):
+                    ax.errorbar(x, mean, yerr=[[mean - lo], [hi - mean]], color="0.2", lw=1)
+            floor = sub["floor"].dropna()
+            if len(floor):
+                ax.axhline(float(floor.mean()), color="0.3", ls="--", lw=0.8)
+            ax.set_xticks(xs, sub["method"], rotation=60, ha="right", fontsize=7)
+            ax.set_title(f"{target}: {metric}", fontsize=9)
+            if np.all(means[np.isfinite(means)] > 0) and np.isfinite(means).sum() > 1:
+                spread = np.nanmax(means) / max(np.nanmin(means[means > 0]), 1e-300)
+                if spread > 100:
+                    ax.set_yscale("log")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_energy_histograms(
+    runs: pd.DataFrame, out_dir: Path, path: Path, colours: dict[str, Any]
+) -> Path | None:
+    """One panel per target: the histogram of E(x) over the reference (grey, filled)
+    and over each method's samples (lowest seed; step lines), on the reference's central
+    99% range (samples outside it are not drawn; ``energy_w2`` sees them)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    ok = runs[runs["status"] == "ok"]
+    panels = []
+    for target_name in sorted(ok["target"].unique()):
+        try:
+            target = TARGETS.get(target_name)()
+            reference = target.reference().samples
+        except (UnknownNameError, ImportError):
+            continue
+        with torch.no_grad():
+            ref_e = target.energy(reference.double()).numpy()
+        lines = []
+        for method, group in (
+            ok[ok["target"] == target_name].sort_values("seed").groupby("method", sort=True)
+        ):
+            file = group.iloc[0].get("samples_file")
+            if isinstance(file, str) and (out_dir / file).is_file():
+                xs = torch.as_tensor(np.load(out_dir / file, allow_pickle=False))
+                with torch.no_grad():
+                    lines.append((method, target.energy(xs.double()).numpy()))
+        panels.append((target_name, ref_e, lines))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
+    for ax, (name, ref_e, lines) in zip(axes[0], panels, strict=True):
+        lo, hi = np.percentile(ref_e, [0.5, 99.5])
+        pad = 0.1 * (hi - lo)
+        bins = np.linspace(lo - pad, hi + pad, 60)
+        ax.hist(ref_e, bins=bins, density=True, color="0.8", label="reference")
+        for method, e in lines:
+            ax.hist(
+                e,
+                bins=bins,
+                density=True,
+                histtype="step",
+                color=colours[method],
+                label=method,
+                lw=1.2,
+            )
+        ax.set_title(f"{name}: energy E(x) (kT)", fontsize=9)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_budget_sweep(
+    board: pd.DataFrame, path: Path, colours: dict[str, Any], metric: str = "mmd"
+) -> Path | None:
+    """Quality against budget for a ``--budgets`` sweep: ``metric`` (mean and 95%
+    interval over seeds) against the budget, one panel per target; None with fewer than
+    two budgets."""
+    import matplotlib.pyplot as plt
+
+    sub = board[(board["metric"] == metric) & board["budget"].notna()]
+    if sub.empty or sub["budget"].nunique() < 2:
+        return None
+    targets = sorted(sub["target"].unique())
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.6), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        for method, group in sub[sub["target"] == target].groupby("method", sort=True):
+            g = group.sort_values("budget")
+            b = g["budget"].astype(float)
+            ax.plot(b, g["mean"], marker="o", color=colours[method], label=method, lw=1.2)
+            ax.fill_between(b, g["low"], g["high"], color=colours[method], alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xlabel("budget (energy + gradient evaluations)")
+        ax.set_ylabel(metric)
+        ax.set_title(target)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

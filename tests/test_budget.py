@@ -1,0 +1,51 @@
+"""Equal budgets: every built-in method stays within a cell's budget, and the ones that
+size their work to it (chains, drifting, OSDS) spend most of it."""
+
+import pytest
+
+from boltzbench.counter import BudgetExceeded, Counter, charging
+from boltzbench.protocols import build_method
+from boltzbench.registry import METHODS, TARGETS
+
+ADAPTIVE = ["ula", "mala", "hmc", "pt", "drifting", "drifting_force", "osds"]
+SMALL = {
+    "osds": {"batch_size": 16, "n_steps": 4},
+    "drifting": {"batch_size": 64},
+    "drifting_force": {"batch_size": 64},
+    "pt": {"n_chains": 20},
+    "hmc": {"n_chains": 50},
+}
+
+
+def _run(name, budget, n=200):
+    target = TARGETS.get("gmm4")()
+    counter = Counter(target, budget=budget, n_samples=n)
+    method, _ = build_method(METHODS.get(name), SMALL.get(name, {}))
+    with charging(counter, "train"):
+        method.fit(counter, seed=0)
+    with charging(counter, "sample"):
+        x = method.sample(n)
+    return counter, x
+
+
+@pytest.mark.parametrize("name", ADAPTIVE)
+def test_adaptive_methods_spend_most_of_the_budget_and_never_more(name):
+    used = []
+    for budget in (20_000, 60_000):
+        counter, x = _run(name, budget)
+        assert x.shape == (200, 2)
+        assert counter.used <= budget
+        assert counter.used >= 0.75 * budget, (name, budget, counter.used)
+        used.append(counter.used)
+    assert used[1] > 2 * used[0]  # a larger budget buys more work
+
+
+@pytest.mark.parametrize("name", ["smc"])
+def test_smc_stops_tempering_when_the_budget_runs_out(name):
+    counter, x = _run(name, 12_000)
+    assert counter.used <= 12_000 and x.shape == (200, 2)
+
+
+def test_a_budget_too_small_for_the_samples_fails_cleanly():
+    with pytest.raises(BudgetExceeded):
+        _run("mala", 500)
