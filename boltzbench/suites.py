@@ -74,16 +74,53 @@ ALL_METHODS: tuple[MethodEntry, ...] = (
     MethodEntry("drifting_force"),
 )
 
+#: PITA's data and annealing buffers sized for the budgeted suites (its default config
+#: spends about 9e5 evaluations before it samples)
+SMALL_PITA = {
+    "data_chains": 100,
+    "data_warmup": 200,
+    "data_size": 1000,
+    "buffer_size": 1000,
+    "train_steps": 300,
+}
+
+
+def _with(entries: tuple[MethodEntry, ...], method: str, params: dict[str, Any]):
+    """``entries`` with ``params`` merged into every entry of ``method``."""
+    return tuple(
+        MethodEntry(e.method, {**e.params, **params}, e.label, e.per_target)
+        if e.method == method
+        else e
+        for e in entries
+    )
+
+
+#: the metrics of the first leaderboards (the paper suite's cells were computed with them)
+PAPER_METRICS = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
+
 SUITES: dict[str, Suite] = {
     "quick": Suite(
         name="quick",
         description=(
-            "The three 2-D targets of the drifting paper: the MCMC baselines and the "
-            "drifting samplers."
+            "The three 2-D targets of the drifting paper, every method at an equal budget "
+            "of energy values + gradients per cell (5e5 on gmm4, which asks for 10,000 "
+            "samples; 3e5 on double_well and banana)."
+        ),
+        targets=("gmm4", "double_well", "banana"),
+        methods=_with(ALL_METHODS, "pita", SMALL_PITA),
+        seeds=(0, 1, 2),
+        target_budgets={"gmm4": 500_000, "double_well": 300_000, "banana": 300_000},
+    ),
+    "paper": Suite(
+        name="paper",
+        description=(
+            "The drifting paper's setting: the three 2-D targets, every method with its "
+            "own default cost (no budget; drifting trains for 3000 steps)."
         ),
         targets=("gmm4", "double_well", "banana"),
         methods=ALL_METHODS,
         seeds=(0, 1, 2),
+        metrics=PAPER_METRICS,
     ),
     "full": Suite(
         name="full",
