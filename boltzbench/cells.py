@@ -225,7 +225,7 @@ def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any
 
 
 CURVE_METRICS = ("mmd", "sliced_w2")
-CURVE_MAX_POINTS = 2000
+CURVE_MAX_POINTS = 1000
 
 
 def _curve(target: Any, method: Any, record: dict[str, Any]) -> None:

@@ -48,8 +48,9 @@ def render(
     plots: list[Path],
     note: str = "",
 ) -> str:
-    """The page: per-target leaderboard tables (mean [low, high], rank), the break-even
-    table, then every plot."""
+    """The page: per-target leaderboard tables (mean [low, high]; "(floor)" where the
+    interval reaches the exact sampler's noise floor), the break-even table, then every
+    plot."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -60,12 +61,17 @@ def render(
     for target in sorted(board["target"].unique()):
         sub = board[board["target"] == target].copy()
         sub["value"] = [
-            "failed"
-            if pd.isna(m)
-            else f"{m:.4g}"
-            if pd.isna(lo) or pd.isna(hi)
-            else f"{m:.4g} [{lo:.3g}, {hi:.3g}]"
-            for m, lo, hi in zip(sub["mean"], sub["low"], sub["high"], strict=True)
+            (
+                "failed"
+                if pd.isna(m)
+                else f"{m:.4g}"
+                if pd.isna(lo) or pd.isna(hi)
+                else f"{m:.4g} [{lo:.3g}, {hi:.3g}]"
+            )
+            + (" (floor)" if at_floor else "")
+            for m, lo, hi, at_floor in zip(
+                sub["mean"], sub["low"], sub["high"], sub["within_floor"], strict=True
+            )
         ]
         wide = sub.pivot_table(
             index=["method", "budget"],

@@ -126,7 +126,7 @@ SUITES: dict[str, Suite] = {
         name="full",
         description=(
             "Every built-in target (the zoo, particles and aldp where OpenMM is installed) "
-            "with every built-in method."
+            "with every built-in method, at equal per-target budgets."
         ),
         targets=(
             "gmm4",
@@ -140,8 +140,20 @@ SUITES: dict[str, Suite] = {
             "lj13",
             "aldp",
         ),
-        methods=ALL_METHODS,
+        methods=_with(ALL_METHODS, "pita", SMALL_PITA),
         seeds=(0, 1, 2),
+        target_budgets={
+            "gmm4": 500_000,
+            "double_well": 300_000,
+            "banana": 300_000,
+            "gmm40": 300_000,
+            "funnel": 300_000,
+            "many_well": 500_000,
+            "logreg_cancer": 300_000,
+            "dw4": 300_000,
+            "lj13": 500_000,
+            "aldp": 200_000,
+        },
     ),
 }
 

@@ -1,0 +1,143 @@
+"""The README's tables, generated from the committed results (never edited by hand).
+
+    python scripts/readme_tables.py          # rewrite the tables in README.md
+    python scripts/readme_tables.py --check  # exit 1 if README.md differs (a test runs it)
+
+Each table sits between a marker line ``<!-- NAME -->`` and the next blank line:
+``quick-table`` (results/quick/leaderboard.csv), ``repro-table`` (results/paper) and
+``reference-table`` (results/references/*.json).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_ROW = (
+    "| gmm4 (paper, own protocol) | drifting | 0.0754 | 0.0425 | 0.0020 | n/a "
+    "| not published | not published |"
+)
+
+
+def _g(v: float, digits: int = 4) -> str:
+    return "n/a" if pd.isna(v) else f"{v:.{digits}g}"
+
+
+def quick_table(results: Path = REPO / "results" / "quick") -> str:
+    """MMD² (mean over seeds, [95% interval]) per method and target at the suite's budgets,
+    with the rank per target and the mean rank."""
+    board = pd.read_csv(results / "leaderboard.csv")
+    mmd = board[board["metric"] == "mmd"]
+    targets = sorted(mmd["target"].unique())
+    budgets = {t: int(mmd[mmd["target"] == t]["budget"].iloc[0]) for t in targets}
+    head = " | ".join(f"`{t}` MMD² (budget {budgets[t]:.0e})" for t in targets)
+    lines = [f"| method | {head} | mean rank |", "|---" * (len(targets) + 2) + "|"]
+    order = mmd.groupby("method")["rank"].mean().sort_values(kind="stable")
+    for method, mean_rank in order.items():
+        cells = []
+        for t in targets:
+            row = mmd[(mmd["method"] == method) & (mmd["target"] == t)]
+            if row.empty:
+                cells.append("n/a")
+                continue
+            r = row.iloc[0]
+            if r["n_ok"] < r["n_seeds"]:
+                cells.append(f"failed ({int(r['n_ok'])}/{int(r['n_seeds'])} ok)")
+                continue
+            text = f"{_g(r['mean'], 3)} [{_g(r['low'], 2)}, {_g(r['high'], 2)}] (#{int(r['rank'])})"
+            cells.append(f"**{text}**" if r["within_floor"] else text)
+        lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
+    return "\n".join(lines)
+
+
+def repro_table(results: Path = REPO / "results" / "paper") -> str:
+    """The drifting reproduction: three-seed means on gmm4 and double_well."""
+    board = pd.read_csv(results / "leaderboard.csv")
+    runs = pd.read_csv(results / "runs.csv")
+    metrics = ["mean_error", "cov_error", "mmd", "mode_mass_error"]
+    lines = [
+        "| target | method | "
+        + " | ".join(metrics)
+        + " | energy+grad+HVP evals (train) | train s |",
+        "|---" * 8 + "|",
+    ]
+    for target in ("gmm4", "double_well"):
+        for method in ("drifting", "drifting_curv", "drifting_force", "mala"):
+            b = board[(board["target"] == target) & (board["method"] == method)]
+            values = [_g(b[b["metric"] == m]["mean"].iloc[0]) for m in metrics]
+            r = runs[(runs["target"] == target) & (runs["method"] == method)]
+            train = (
+                r["energy_evals_train"] + r["grad_evals_train"] + r["hvp_evals_train"].fillna(0)
+            ).mean()
+            lines.append(
+                f"| `{target}` | `{method}` | "
+                + " | ".join(values)
+                + f" | {train:.3g} | {r['train_seconds'].mean():.3g} |"
+            )
+    lines.append(PAPER_ROW)
+    return "\n".join(lines)
+
+
+def reference_table(folder: Path = REPO / "results" / "references") -> str:
+    """The generated references' provenance records."""
+    lines = [
+        "| target | n | seconds | R-hat (energy) | ESS (energy) "
+        "| ours: energy mean, sd; mean distance | checks |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(folder.glob("*.json")):
+        p = json.loads(path.read_text())
+        if "checks" not in p:
+            continue
+        comp = p.get("published_comparison", {}).get("ours")
+        ours = (
+            f"{comp['energy_mean']:.2f}, {comp['energy_sd']:.2f}; {comp['mean_distance']:.3f}"
+            if comp and "mean_distance" in comp
+            else "–"
+        )
+        checks = ", ".join(k for k, v in p["checks"].items() if v)
+        lines.append(
+            f"| `{p['target']}` | {p['n']} | {p['seconds']:.0f} | {p['r_hat_energy']:.3f} | "
+            f"{p['ess_energy']:.0f} | {ours} | {checks} |"
+        )
+    return "\n".join(lines)
+
+
+TABLES = {
+    "quick-table": quick_table,
+    "repro-table": repro_table,
+    "reference-table": reference_table,
+}
+
+
+def render(text: str) -> str:
+    """``text`` (the README) with every marked table regenerated."""
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- {name} -->\n)(.*?)(\n\n)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- {name} --> block")
+        table = make()
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(3), text, count=1)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    path = REPO / "README.md"
+    text = path.read_text()
+    new = render(text)
+    if "--check" in argv:
+        if new != text:
+            print("README.md tables differ from results/: run python scripts/readme_tables.py")
+            return 1
+        return 0
+    path.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
