@@ -132,14 +132,16 @@ def plot_budget_sweep(
     board: pd.DataFrame, path: Path, colours: dict[str, Any], metric: str = "mmd"
 ) -> Path | None:
     """Quality against budget for a ``--budgets`` sweep: ``metric`` (mean and 95%
-    interval over seeds) against the budget, one panel per target; None with fewer than
-    two budgets."""
+    interval over seeds) against the budget, one panel per target run at two budgets or
+    more; None when there is none."""
     import matplotlib.pyplot as plt
 
     sub = board[(board["metric"] == metric) & board["budget"].notna()]
-    if sub.empty or sub["budget"].nunique() < 2:
+    swept = sub.groupby("target")["budget"].nunique()
+    targets = sorted(swept[swept >= 2].index)
+    if not targets:
         return None
-    targets = sorted(sub["target"].unique())
+    sub = sub[sub["target"].isin(targets)]
     fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.6), squeeze=False)
     for ax, target in zip(axes[0], targets, strict=True):
         for method, group in sub[sub["target"] == target].groupby("method", sort=True):

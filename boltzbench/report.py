@@ -257,7 +257,8 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
 def _palette(methods: list[str]) -> dict[str, Any]:
     import seaborn as sns
 
-    colours = sns.color_palette("tab10", max(10, len(methods)))
+    name = "tab10" if len(methods) <= 10 else "tab20"  # distinct colours for up to 20
+    colours = sns.color_palette(name, max(10, len(methods)))
     return {m: colours[i] for i, m in enumerate(sorted(methods))}
 
 
