@@ -196,27 +196,45 @@ class ChainMethod:
         self.gen = torch.Generator().manual_seed(seed)
         self._start(self._initial(c.n_chains))
         warmup = c.warmup
-        self._transition_cost = 0.0
-        start = target.used
+        self._costs: list[float] = []  # budget units of each warm-up transition
+        budgeted = has_budget(target)
         i = 0
         while i < warmup:
+            if budgeted and i >= PLAN_AFTER and not self._can_afford(1, production=True):
+                break  # costs ran above the plan: keep what production needs
             i += 1
+            before = target.used
             self._count("train", self._transition(adapt=True))
+            self._costs.append(target.used - before)
             if _is_checkpoint(i):
                 self._snapshot(self._position(), "train")
-            if i == min(PLAN_AFTER, warmup) and has_budget(target):
-                self._transition_cost = (target.used - start) / i
+            if i == min(PLAN_AFTER, warmup) and budgeted:
                 warmup = i + self._budget_warmup(target)
         self._end_warmup()
 
     def _rounds(self, n: int | None) -> int:
         return math.ceil((n or self.config.n_chains) / self.config.n_chains)
 
+    def _expected(self, k: int) -> float:
+        """A cautious cost of k more transitions: k × mean + 3 √k × sd of the measured
+        per-transition costs (which vary for HMC's random trajectory lengths)."""
+        costs = torch.tensor(self._costs, dtype=torch.float64)
+        sd = float(costs.std()) if len(costs) > 1 else 0.0
+        return k * float(costs.mean()) + 3.0 * math.sqrt(k) * sd
+
+    def _can_afford(self, k: int, production: bool = False) -> bool:
+        """Whether k more transitions (plus production at thin 1, if asked) fit in what is
+        left of the budget after its margin."""
+        rounds = self._rounds(self.target.n_samples) if production else 0
+        need = self._expected(k + rounds)
+        return need <= affordable(self.target, 1.0)
+
     def _budget_warmup(self, target: Counter) -> int:
         """Further warm-up transitions under the budget: a share of what is left after
         reserving production at thin 1."""
-        production = self._rounds(target.n_samples) * self._transition_cost
-        free = affordable(target, self._transition_cost, reserve=production)
+        mean = sum(self._costs) / len(self._costs)
+        production = self._expected(self._rounds(target.n_samples))
+        free = affordable(target, mean, reserve=production)
         return int(WARMUP_SHARE * free)
 
     def sample(self, n: int) -> torch.Tensor:
@@ -224,8 +242,11 @@ class ChainMethod:
         draws = []
         rounds = math.ceil(n / c.n_chains)
         thin = c.thin
-        if has_budget(self.target) and self._transition_cost > 0:
-            thin = max(1, affordable(self.target, rounds * self._transition_cost))
+        if has_budget(self.target) and getattr(self, "_costs", None):
+            left = affordable(self.target, 1.0)
+            thin = max(1, int(left / (rounds * sum(self._costs) / len(self._costs))))
+            while thin > 1 and self._expected(rounds * thin) > left:
+                thin -= 1
         for r in range(1, rounds + 1):
             for _ in range(thin):
                 self._count("sample", self._transition(adapt=False))

@@ -40,7 +40,7 @@ from boltzbench.baselines.weights import ess
 from torch import nn
 
 from boltzbench.budget import affordable, has_budget
-from boltzbench.counter import Counter
+from boltzbench.counter import BudgetExceeded, Counter
 from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp, rademacher
 from boltzbench.registry import register_method
 
@@ -167,6 +167,12 @@ class OSDS:
             self.flow(initial_points(target, 2, self.gen), c.sample_steps)
             m = max(target.n_samples or c.weight_particles, c.weight_particles)
             reserve = m * (target.used - before) / 2
+            if reserve > target.remaining:
+                raise BudgetExceeded(
+                    f"drawing {m} samples with {c.sample_steps} steps needs about "
+                    f"{reserve:.3g} evaluations, more than the {target.remaining:.3g} left "
+                    f"of the budget of {target.budget}"
+                )
         it = 0
         while it < iters:
             before = target.used

@@ -85,6 +85,12 @@ class ParticleTarget(BaseTarget):
         i, j = torch.triu_indices(self.n_particles, self.n_particles, offset=1)
         return (p[:, i] - p[:, j]).norm(dim=-1)
 
+    def generate_reference(self, n: int, seed: int):
+        """Parallel tempering with ``reference_settings``, checked against the published
+        values; the symmetries are then applied exactly (:meth:`symmetrize`)."""
+        settings = self.reference_settings
+        return chain_reference(self, n, seed, method="pt", published=self.published, **settings)
+
     def invariant_features(self, x: torch.Tensor) -> torch.Tensor:
         """Features invariant under every symmetry (for convergence checks): mean, smallest
         and largest pair distance, [n, 3]."""
@@ -142,20 +148,14 @@ class DW4(ParticleTarget):
         u = (s + 1e-12).sqrt() - 4.0
         return (0.9 * u**4 - 4.0 * u**2).sum(1)
 
-    def generate_reference(self, n: int, seed: int):
-        """Parallel tempering (8 temperatures to T = 10), 32 chains, 4000 warm-up
-        transitions, every 50th transition kept; symmetries applied exactly."""
-        return chain_reference(
-            self,
-            n,
-            seed,
-            method="pt",
-            n_chains=32,
-            warmup=4000,
-            thin=50,
-            extra={"n_temps": 8, "t_max": 10.0},
-            published=self.published,
-        )
+    #: parallel tempering (8 temperatures to T = 10), 32 chains, 4000 warm-up transitions,
+    #: every 50th transition kept
+    reference_settings = {
+        "n_chains": 32,
+        "warmup": 4000,
+        "thin": 50,
+        "extra": {"n_temps": 8, "t_max": 10.0},
+    }
 
 
 #: LJ pair energy is continued linearly in s = r² below this s (r = 0.8, 0.83 is the
@@ -203,20 +203,14 @@ class LJ13(ParticleTarget):
         harmonic = 0.5 * (self.centre(x) ** 2).sum(1)
         return lj + harmonic
 
-    def generate_reference(self, n: int, seed: int):
-        """Parallel tempering (8 temperatures to T = 4), 16 chains, 6000 warm-up
-        transitions, every 200th transition kept; symmetries applied exactly."""
-        return chain_reference(
-            self,
-            n,
-            seed,
-            method="pt",
-            n_chains=16,
-            warmup=6000,
-            thin=200,
-            extra={"n_temps": 8, "t_max": 4.0},
-            published=self.published,
-        )
+    #: parallel tempering (8 temperatures to T = 4), 16 chains, 6000 warm-up transitions,
+    #: every 200th transition kept
+    reference_settings = {
+        "n_chains": 16,
+        "warmup": 6000,
+        "thin": 200,
+        "extra": {"n_temps": 8, "t_max": 4.0},
+    }
 
 
 __all__ = ["DW4", "LJ13", "ParticleTarget", "pair_sq_distances"]

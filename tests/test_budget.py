@@ -49,3 +49,17 @@ def test_smc_stops_tempering_when_the_budget_runs_out(name):
 def test_a_budget_too_small_for_the_samples_fails_cleanly():
     with pytest.raises(BudgetExceeded):
         _run("mala", 500)
+
+
+@pytest.mark.parametrize("target_name", ["funnel", "dw4"])
+def test_hmc_random_trajectory_costs_stay_within_the_budget(target_name):
+    """HMC's cost per transition is random (trajectory length 1 … 2L − 1); its plan keeps
+    a 3-sd reserve. These budgets exceeded the plain-mean plan before."""
+    target = TARGETS.get(target_name)()
+    counter = Counter(target, budget=300_000, n_samples=2000)
+    method, _ = build_method(METHODS.get("hmc"), {})
+    with charging(counter, "train"):
+        method.fit(counter, seed=1)
+    with charging(counter, "sample"):
+        x = method.sample(2000)
+    assert x.shape == (2000, target.dim) and 0.75 * 300_000 <= counter.used <= 300_000
