@@ -17,6 +17,22 @@ from boltzbench.registry import TARGETS, UnknownNameError
 BAR_METRICS = ("mmd", "energy_w2", "mean_error", "distance_tv", "rama_tv")
 
 
+MAX_COLS = 4
+
+
+def grid(n: int, width: float, height: float) -> tuple[Any, list[Any]]:
+    """A figure with n panels in rows of at most MAX_COLS; unused panels hidden."""
+    import matplotlib.pyplot as plt
+
+    cols = min(MAX_COLS, max(1, n))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
 def _save(fig: Any, path: Path) -> Path:
     from boltzbench.report import _save as save
 
@@ -24,53 +40,47 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
-    """One row per metric (of BAR_METRICS present), one panel per target: the mean over
-    seeds of each method as a bar with its 95% bootstrap interval, the noise floor dashed;
-    failed methods are marked with an ×."""
-    import matplotlib.pyplot as plt
-
+    """One panel per (target, metric of BAR_METRICS present), in rows of at most MAX_COLS:
+    the mean over seeds of each method as a bar with its 95% bootstrap interval, the noise
+    floor dashed; failed methods are marked with an ×."""
     metrics = [m for m in BAR_METRICS if m in set(board["metric"])]
     if board.empty or not metrics:
         return None
-    targets = sorted(board["target"].unique())
-    fig, axes = plt.subplots(
-        len(metrics),
-        len(targets),
-        figsize=(
-            max(3.2, 0.35 * board["method"].nunique() + 1.2) * len(targets),
-            2.8 * len(metrics),
-        ),
-        squeeze=False,
-    )
-    for row, metric in enumerate(metrics):
-        for ax, target in zip(axes[row], targets, strict=True):
-            sub = board[(board["metric"] == metric) & (board["target"] == target)]
-            sub = sub.sort_values("method")
-            if sub.empty:
-                ax.set_visible(False)
+    pairs = [
+        (t, m)
+        for t in sorted(board["target"].unique())
+        for m in metrics
+        if not board[(board["metric"] == m) & (board["target"] == t)].empty
+    ]
+    fig, axes = grid(len(pairs), max(3.2, 0.35 * board["method"].nunique() + 1.2), 2.9)
+    for ax, (target, metric) in zip(axes, pairs, strict=True):
+        sub = board[(board["metric"] == metric) & (board["target"] == target)]
+        sub = sub.sort_values("method")
+        if sub.empty:
+            ax.set_visible(False)
+            continue
+        xs = np.arange(len(sub))
+        means = sub["mean"].to_numpy(dtype=float)
+        lows = sub["low"].to_numpy(dtype=float)
+        highs = sub["high"].to_numpy(dtype=float)
+        for x, (method, mean, lo, hi) in enumerate(
+            zip(sub["method"], means, lows, highs, strict=True)
+        ):
+            if not np.isfinite(mean):
+                ax.plot(x, 0, marker="x", color="red")
                 continue
-            xs = np.arange(len(sub))
-            means = sub["mean"].to_numpy(dtype=float)
-            lows = sub["low"].to_numpy(dtype=float)
-            highs = sub["high"].to_numpy(dtype=float)
-            for x, (method, mean, lo, hi) in enumerate(
-                zip(sub["method"], means, lows, highs, strict=True)
-            ):
-                if not np.isfinite(mean):
-                    ax.plot(x, 0, marker="x", color="red")
-                    continue
-                ax.bar(x, mean, color=colours[method])
-                if np.isfinite(lo) and np.isfinite(hi):
-                    ax.errorbar(x, mean, yerr=[[mean - lo], [hi - mean]], color="0.2", lw=1)
-            floor = sub["floor"].dropna()
-            if len(floor):
-                ax.axhline(float(floor.mean()), color="0.3", ls="--", lw=0.8)
-            ax.set_xticks(xs, sub["method"], rotation=60, ha="right", fontsize=7)
-            ax.set_title(f"{target}: {metric}", fontsize=9)
-            if np.all(means[np.isfinite(means)] > 0) and np.isfinite(means).sum() > 1:
-                spread = np.nanmax(means) / max(np.nanmin(means[means > 0]), 1e-300)
-                if spread > 100:
-                    ax.set_yscale("log")
+            ax.bar(x, mean, color=colours[method])
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.errorbar(x, mean, yerr=[[mean - lo], [hi - mean]], color="0.2", lw=1)
+        floor = sub["floor"].dropna()
+        if len(floor):
+            ax.axhline(float(floor.mean()), color="0.3", ls="--", lw=0.8)
+        ax.set_xticks(xs, sub["method"], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{target}: {metric}", fontsize=9)
+        if np.all(means[np.isfinite(means)] > 0) and np.isfinite(means).sum() > 1:
+            spread = np.nanmax(means) / max(np.nanmin(means[means > 0]), 1e-300)
+            if spread > 100:
+                ax.set_yscale("log")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -81,7 +91,6 @@ def plot_energy_histograms(
     """One panel per target: the histogram of E(x) over the reference (grey, filled)
     and over each method's samples (lowest seed; step lines), on the reference's central
     99% range (samples outside it are not drawn; ``energy_w2`` sees them)."""
-    import matplotlib.pyplot as plt
     import torch
 
     ok = runs[runs["status"] == "ok"]
@@ -106,8 +115,8 @@ def plot_energy_histograms(
         panels.append((target_name, ref_e, lines))
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
-    for ax, (name, ref_e, lines) in zip(axes[0], panels, strict=True):
+    fig, axes = grid(len(panels), 4.4, 3.4)
+    for ax, (name, ref_e, lines) in zip(axes, panels, strict=True):
         lo, hi = np.percentile(ref_e, [0.5, 99.5])
         pad = 0.1 * (hi - lo)
         bins = np.linspace(lo - pad, hi + pad, 60)
@@ -134,7 +143,6 @@ def plot_budget_sweep(
     """Quality against budget for a ``--budgets`` sweep: ``metric`` (mean and 95%
     interval over seeds) against the budget, one panel per target run at two budgets or
     more; None when there is none."""
-    import matplotlib.pyplot as plt
 
     sub = board[(board["metric"] == metric) & board["budget"].notna()]
     swept = sub.groupby("target")["budget"].nunique()
@@ -142,8 +150,8 @@ def plot_budget_sweep(
     if not targets:
         return None
     sub = sub[sub["target"].isin(targets)]
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.6), squeeze=False)
-    for ax, target in zip(axes[0], targets, strict=True):
+    fig, axes = grid(len(targets), 4.6, 3.6)
+    for ax, target in zip(axes, targets, strict=True):
         for method, group in sub[sub["target"] == target].groupby("method", sort=True):
             g = group.sort_values("budget")
             b = g["budget"].astype(float)

@@ -379,12 +379,12 @@ CURVE_CLIP = 1e-5
 def plot_curves(
     curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: dict[str, Any]
 ) -> Path | None:
-    """Quality against cost: MMD² (top row) and sliced W2 (bottom row) against energy +
-    gradient evaluations (log axes), one column per target, one line per method (mean over
+    """Quality against cost: MMD² and sliced W2 against energy + gradient evaluations (log
+    axes), two panels per target (rows of at most four), one line per method (mean over
     seeds, band from the lowest to the highest seed), the exact sampler's noise floor
     dashed. Methods without snapshots appear as one marker at their total cost. Values
     below CURVE_CLIP (the unbiased MMD² can be negative) are drawn at CURVE_CLIP."""
-    import matplotlib.pyplot as plt
+    from boltzbench import figures
 
     ok = runs[runs["status"] == "ok"].copy()
     if ok.empty or "mmd" not in ok:
@@ -392,48 +392,43 @@ def plot_curves(
     ok["evals"] = ok[[c for c in COUNT_COLUMNS if c in ok]].sum(axis=1)
     targets = sorted(ok["target"].unique())
     metrics = [m for m in ("mmd", "sliced_w2") if m in ok]
-    fig, axes = plt.subplots(
-        len(metrics),
-        len(targets),
-        figsize=(4.6 * len(targets), 3.6 * len(metrics)),
-        squeeze=False,
-    )
-    for row, metric in enumerate(metrics):
-        for ax, target in zip(axes[row], targets, strict=True):
-            sub = curves[curves["target"] == target] if not curves.empty else curves
-            if metric not in sub:
-                sub = sub.iloc[0:0]
-            with_curve = set(sub["method"]) if not sub.empty else set()
-            for method, group in sub.groupby("method", sort=True) if not sub.empty else []:
-                st = group.groupby("evals")[metric].agg(["mean", "min", "max"]).reset_index()
-                st = st[st["evals"] > 0]
-                st[["mean", "min", "max"]] = st[["mean", "min", "max"]].clip(lower=CURVE_CLIP)
-                ax.plot(st["evals"], st["mean"], color=colours[method], label=method, lw=1.4)
-                ax.fill_between(st["evals"], st["min"], st["max"], color=colours[method], alpha=0.2)
-            rows = ok[(ok["target"] == target) & ~ok["method"].isin(with_curve)]
-            for method, group in rows.groupby("method", sort=True):
-                mean = max(group[metric].mean(), CURVE_CLIP)
-                lo, hi = max(group[metric].min(), CURVE_CLIP), max(group[metric].max(), CURVE_CLIP)
-                ax.errorbar(
-                    group["evals"].mean(),
-                    mean,
-                    yerr=[[mean - lo], [hi - mean]],
-                    fmt="o",
-                    color=colours[method],
-                    label=f"{method} (final)",
-                )
-            col = f"{metric}_floor"
-            floor = ok.loc[ok["target"] == target, col].dropna() if col in ok else []
-            if len(floor):
-                level = max(float(np.mean(floor)), CURVE_CLIP)
-                ax.axhline(level, color="0.3", ls="--", lw=0.8, label="exact floor")
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("energy + gradient evaluations")
-            ax.set_ylabel("MMD² (RBF)" if metric == "mmd" else "sliced W2")
-            ax.set_title(target)
-            if row == 0:
-                ax.legend(fontsize=7)
+    pairs = [(t, m) for t in targets for m in metrics]
+    fig, axes = figures.grid(len(pairs), 4.6, 3.6)
+    for ax, (target, metric) in zip(axes, pairs, strict=True):
+        sub = curves[curves["target"] == target] if not curves.empty else curves
+        if metric not in sub:
+            sub = sub.iloc[0:0]
+        with_curve = set(sub["method"]) if not sub.empty else set()
+        for method, group in sub.groupby("method", sort=True) if not sub.empty else []:
+            st = group.groupby("evals")[metric].agg(["mean", "min", "max"]).reset_index()
+            st = st[st["evals"] > 0]
+            st[["mean", "min", "max"]] = st[["mean", "min", "max"]].clip(lower=CURVE_CLIP)
+            ax.plot(st["evals"], st["mean"], color=colours[method], label=method, lw=1.4)
+            ax.fill_between(st["evals"], st["min"], st["max"], color=colours[method], alpha=0.2)
+        rows = ok[(ok["target"] == target) & ~ok["method"].isin(with_curve)]
+        for method, group in rows.groupby("method", sort=True):
+            mean = max(group[metric].mean(), CURVE_CLIP)
+            lo, hi = max(group[metric].min(), CURVE_CLIP), max(group[metric].max(), CURVE_CLIP)
+            ax.errorbar(
+                group["evals"].mean(),
+                mean,
+                yerr=[[mean - lo], [hi - mean]],
+                fmt="o",
+                color=colours[method],
+                label=f"{method} (final)",
+            )
+        col = f"{metric}_floor"
+        floor = ok.loc[ok["target"] == target, col].dropna() if col in ok else []
+        if len(floor):
+            level = max(float(np.mean(floor)), CURVE_CLIP)
+            ax.axhline(level, color="0.3", ls="--", lw=0.8, label="exact floor")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("energy + gradient evaluations")
+        ax.set_ylabel("MMD² (RBF)" if metric == "mmd" else "sliced W2")
+        ax.set_title(f"{target}: {'MMD²' if metric == 'mmd' else 'sliced W2'}")
+        if metric == metrics[0]:
+            ax.legend(fontsize=6)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -526,7 +521,8 @@ def leaderboard_markdown(
                 + f" | {energy:.3g} | {grads:.3g} | {cells['train_seconds'].mean():.3g}"
                 + f" | {cells['samples_per_second'].mean():.3g} |"
             )
-        floors = [f"{sub[sub['metric'] == k]['floor'].mean():.4g}" for k in metrics]
+        floor_values = [sub[sub["metric"] == k]["floor"].mean() for k in metrics]
+        floors = ["–" if pd.isna(v) else f"{v:.4g}" for v in floor_values]
         lines += ["| *floor (exact sampler)* | | " + " | ".join(floors) + " | 0 | 0 | | |", ""]
         overrides = runs[(runs["target"] == target) & (runs["params"] != "{}")]
         for method, params in sorted(
