@@ -196,7 +196,7 @@ class ChainMethod:
         self.gen = torch.Generator().manual_seed(seed)
         self._start(self._initial(c.n_chains))
         warmup = c.warmup
-        self._costs: list[float] = []  # budget units of each warm-up transition
+        self._cost_stats = [0, 0.0, 0.0]  # warm-up transitions, Σ cost, Σ cost² (budget units)
         budgeted = has_budget(target)
         i = 0
         while i < warmup:
@@ -205,7 +205,9 @@ class ChainMethod:
             i += 1
             before = target.used
             self._count("train", self._transition(adapt=True))
-            self._costs.append(target.used - before)
+            cost = target.used - before
+            stats = self._cost_stats
+            stats[0], stats[1], stats[2] = stats[0] + 1, stats[1] + cost, stats[2] + cost**2
             if _is_checkpoint(i):
                 self._snapshot(self._position(), "train")
             if i == min(PLAN_AFTER, warmup) and budgeted:
@@ -215,12 +217,17 @@ class ChainMethod:
     def _rounds(self, n: int | None) -> int:
         return math.ceil((n or self.config.n_chains) / self.config.n_chains)
 
+    def _mean_cost(self) -> float:
+        count, total, _ = self._cost_stats
+        return total / count
+
     def _expected(self, k: int) -> float:
         """A cautious cost of k more transitions: k × mean + 3 √k × sd of the measured
         per-transition costs (which vary for HMC's random trajectory lengths)."""
-        costs = torch.tensor(self._costs, dtype=torch.float64)
-        sd = float(costs.std()) if len(costs) > 1 else 0.0
-        return k * float(costs.mean()) + 3.0 * math.sqrt(k) * sd
+        count, total, squares = self._cost_stats
+        mean = total / count
+        var = (squares - count * mean**2) / (count - 1) if count > 1 else 0.0
+        return k * mean + 3.0 * math.sqrt(k * max(var, 0.0))
 
     def _can_afford(self, k: int, production: bool = False) -> bool:
         """Whether k more transitions (plus production at thin 1, if asked) fit in what is
@@ -232,9 +239,8 @@ class ChainMethod:
     def _budget_warmup(self, target: Counter) -> int:
         """Further warm-up transitions under the budget: a share of what is left after
         reserving production at thin 1."""
-        mean = sum(self._costs) / len(self._costs)
         production = self._expected(self._rounds(target.n_samples))
-        free = affordable(target, mean, reserve=production)
+        free = affordable(target, self._mean_cost(), reserve=production)
         return int(WARMUP_SHARE * free)
 
     def sample(self, n: int) -> torch.Tensor:
@@ -242,9 +248,9 @@ class ChainMethod:
         draws = []
         rounds = math.ceil(n / c.n_chains)
         thin = c.thin
-        if has_budget(self.target) and getattr(self, "_costs", None):
+        if has_budget(self.target) and self._cost_stats[0]:
             left = affordable(self.target, 1.0)
-            thin = max(1, int(left / (rounds * sum(self._costs) / len(self._costs))))
+            thin = max(1, int(left / (rounds * self._mean_cost())))
             while thin > 1 and self._expected(rounds * thin) > left:
                 thin -= 1
         for r in range(1, rounds + 1):

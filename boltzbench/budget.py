@@ -27,25 +27,7 @@ def affordable(counter: Any, unit_cost: float, reserve: float = 0.0) -> int:
     """How many more units of work, each costing ``unit_cost`` budget units, fit in what is
     left after keeping ``reserve`` units (and a :data:`MARGIN` of the budget) aside; a very
     large number without a budget."""
-    if not has_budget(counter):
-        return 2**62
-    if unit_cost <= 0:
+    if not has_budget(counter) or unit_cost <= 0:
         return 2**62
     left = counter.remaining - reserve - MARGIN * counter.budget
     return max(0, math.floor(left / unit_cost))
-
-
-class Meter:
-    """Measures the budget units a block of work used: ``with Meter(counter) as m: ...``
-    then ``m.used``."""
-
-    def __init__(self, counter: Any) -> None:
-        self.counter = counter
-        self.used = 0.0
-
-    def __enter__(self) -> Meter:
-        self._start = self.counter.used
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.used = self.counter.used - self._start

@@ -33,10 +33,19 @@ def grid(n: int, width: float, height: float) -> tuple[Any, list[Any]]:
     return fig, flat[:n]
 
 
-def _save(fig: Any, path: Path) -> Path:
-    from boltzbench.report import _save as save
+def save_png(fig: Any, path: Path) -> Path:
+    """Write the figure as a PNG atomically and close it."""
+    import io
 
-    return save(fig, path)
+    import matplotlib.pyplot as plt
+
+    from boltzbench.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
 
 
 def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
@@ -82,7 +91,7 @@ def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path 
             if spread > 100:
                 ax.set_yscale("log")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_energy_histograms(
@@ -134,7 +143,7 @@ def plot_energy_histograms(
         ax.set_title(f"{name}: energy E(x) (kT)", fontsize=9)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_budget_sweep(
@@ -163,4 +172,4 @@ def plot_budget_sweep(
         ax.set_title(target)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.cells import ESTIMATE_METRICS
+from boltzbench.figures import save_png
 from boltzbench.io import atomic_write_bytes
 from boltzbench.registry import METRICS, TARGETS, UnknownNameError
 from boltzbench.runner import load_record
@@ -311,7 +312,7 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("")
         ax.set_ylabel("")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_samples(
@@ -370,7 +371,7 @@ def plot_samples(
     what = "Ramachandran plane (φ, ψ)" if rama is not None else "samples over energy contours"
     fig.suptitle(f"{target_name}: {what}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 CURVE_CLIP = 1e-5
@@ -430,19 +431,7 @@ def plot_curves(
         if metric == metrics[0]:
             ax.legend(fontsize=6)
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- markdown
@@ -555,15 +544,15 @@ def leaderboard_markdown(
     return "\n".join(lines)
 
 
-def headline(board: pd.DataFrame) -> pd.DataFrame:
-    """The rows at each target's largest budget (unbudgeted rows where a target has no
-    budget): what the heatmap, the bars and the markdown tables show."""
-    if board.empty:
-        return board
-    budget = pd.to_numeric(board["budget"], errors="coerce")
-    top = budget.groupby(board["target"]).transform("max")
-    keep = (budget == top) | (top.isna() & budget.isna())
-    return board[keep]
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows (of the leaderboard or of the runs) at each target's largest budget
+    (unbudgeted rows where a target has no budget): what the heatmap, the bars, the curves
+    and the markdown tables show."""
+    if table.empty:
+        return table
+    budget = pd.to_numeric(table["budget"], errors="coerce")
+    top = budget.groupby(table["target"]).transform("max")
+    return table[(budget == top) | (top.isna() & budget.isna())]
 
 
 def build_report(out_dir: Path) -> list[Path]:
@@ -587,14 +576,13 @@ def build_report(out_dir: Path) -> list[Path]:
     curves = load_curves(out_dir)
     curves_csv = out_dir / "curves.csv"
     atomic_write_bytes(curves_csv, curves.to_csv(index=False).encode())
-    even = break_even(_at_headline_budget(runs, board), curves)
+    main, main_runs = headline(board), headline(runs)
+    even = break_even(main_runs, curves)
     even_csv = out_dir / "breakeven.csv"
     atomic_write_bytes(even_csv, even.to_csv(index=False).encode())
     written += [runs_csv, board_csv, curves_csv, even_csv]
     plots: list[Path] = []
     plot_dir = out_dir / "plots"
-    main = headline(board)
-    main_runs = _at_headline_budget(runs, board)
     colours = _palette(sorted(runs["method"].unique())) if not runs.empty else {}
     if not board.empty:
         candidates = [
@@ -621,12 +609,3 @@ def build_report(out_dir: Path) -> list[Path]:
     text = html.render(f"boltzbench leaderboard: {out_dir.name}", board, even, plots, note)
     atomic_write_bytes(page, text.encode())
     return written + plots + [md, page]
-
-
-def _at_headline_budget(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
-    """The runs at each target's headline budget (see :func:`headline`)."""
-    if runs.empty:
-        return runs
-    budget = pd.to_numeric(runs["budget"], errors="coerce")
-    top = budget.groupby(runs["target"]).transform("max")
-    return runs[(budget == top) | (top.isna() & budget.isna())]

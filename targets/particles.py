@@ -81,9 +81,8 @@ class ParticleTarget(BaseTarget):
 
     def distances(self, x: torch.Tensor) -> torch.Tensor:
         """All pair distances, [n, n_pairs] (float64)."""
-        p = self.positions(x)
-        i, j = torch.triu_indices(self.n_particles, self.n_particles, offset=1)
-        return (p[:, i] - p[:, j]).norm(dim=-1)
+        flat = self.positions(x).reshape(x.shape[0], self.dim)
+        return pair_sq_distances(flat, self.n_particles, self.spatial_dim).sqrt()
 
     def generate_reference(self, n: int, seed: int):
         """Parallel tempering with ``reference_settings``, checked against the published
