@@ -145,6 +145,7 @@ def base_record(cell: Cell, provenance: dict[str, Any]) -> dict[str, Any]:
         "metrics": {},
         "floors": {},
         "metric_versions": {},
+        "metric_estimators": {},
         "diagnostics": {},
         **provenance,
     }
@@ -205,6 +206,11 @@ def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any
         fn = METRICS.get(name)
         record["metric_versions"][name] = fn.version
         try:
+            estimator = getattr(fn, "estimator", None)
+            if estimator is not None:
+                record["metric_estimators"][name] = estimator(
+                    samples.shape[0], reference.shape[0], target
+                )
             value = fn(samples, reference, target)
             if value is None:  # the metric does not apply to this target
                 record["metrics"][name] = None

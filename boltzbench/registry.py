@@ -113,7 +113,11 @@ def register_target(name: str) -> Callable[[Any], Any]:
 
 
 def register_metric(
-    name: str, *, version: str, lower_is_better: bool = True
+    name: str,
+    *,
+    version: str,
+    lower_is_better: bool = True,
+    estimator: Callable[[int, int, Any], str] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register ``metric(samples, reference, target) -> float``.
 
@@ -121,12 +125,16 @@ def register_metric(
         name: the column name in ``runs.csv``.
         version: bumped whenever the metric's numbers can change; goes into every row.
         lower_is_better: the direction used for ranking.
+        estimator: for a metric that switches to an approximation on large inputs,
+            ``estimator(n_samples, n_reference, target) -> str`` names what was computed;
+            it goes into the row as ``<name>_estimator``.
     """
 
     def decorator(fn: Callable) -> Callable:
         fn.metric_name = name
         fn.version = version
         fn.lower_is_better = lower_is_better
+        fn.estimator = estimator
         return METRICS.register(name, fn)
 
     return decorator

@@ -68,6 +68,8 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
             row[name] = value
         for name, value in record.get("floors", {}).items():
             row[f"{name}_floor"] = value
+        for name, value in record.get("metric_estimators", {}).items():
+            row[f"{name}_estimator"] = value
         for name, value in record.get("diagnostics", {}).items():
             row[f"diag_{name}"] = value
         row["budget"] = record.get("budget")
@@ -87,6 +89,7 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     metric_cols = metric_columns(df)
     floor_cols = [f"{m}_floor" for m in metric_cols if f"{m}_floor" in df]
+    floor_cols += [f"{m}_estimator" for m in metric_cols if f"{m}_estimator" in df]
     diag_cols = sorted(c for c in df.columns if c.startswith("diag_"))
     order = BASE_COLUMNS + metric_cols + floor_cols + diag_cols + PROVENANCE_COLUMNS
     order += [c for c in df.columns if c not in order]
@@ -132,7 +135,7 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     cols = [
         c
         for c in df.columns
-        if c not in skip and not c.endswith("_floor") and not c.startswith("diag_")
+        if c not in skip and not c.endswith(("_floor", "_estimator")) and not c.startswith("diag_")
     ]
     order = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
     first = [m for m in order if m in cols]

@@ -9,50 +9,58 @@ import torch
 
 from boltzbench.registry import register_metric
 
-_BLOCK = 2048
+#: tile shape: ROWS × COLS float64 values (2 MiB) stay in cache while the tile is
+#: formed, exponentiated and summed; memory use is bounded by one tile per thread
+ROWS, COLS = 256, 1024
 #: the reference's kernel self-sum, reused across calls (a cell scores many snapshots
 #: against the same reference); keyed by a hash of the values and ℓ
 _SELF_SUMS: dict[tuple, float] = {}
 
 
+def _scaled_sq_norms(x: torch.Tensor, scale: float) -> torch.Tensor:
+    return (x * x).sum(1) * scale
+
+
+def _tile_sum(
+    xb: torch.Tensor, xb_sq: torch.Tensor, yb: torch.Tensor, yb_sq: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """Σ exp(scale · ‖x_i − y_j‖²) over one tile, given scale · ‖·‖² of the rows."""
+    t = torch.addmm(yb_sq[None, :], xb, yb.T, alpha=-2.0 * scale)
+    return t.add_(xb_sq[:, None]).clamp_(max=0.0).exp_().sum()
+
+
 def _kernel_sum(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
-    """Σ_ij exp(−‖x_i − y_j‖² / (2ℓ²)) in float64, in row blocks (bounded memory: one
-    block × len(y) matrix at a time, updated in place)."""
-    total = torch.zeros((), dtype=torch.float64)
-    y_sq = (y * y).sum(1)
+    """Σ_ij exp(−‖x_i − y_j‖² / (2ℓ²)) in float64, tile by tile (bounded memory)."""
     scale = -0.5 / bandwidth**2
-    for start in range(0, x.shape[0], _BLOCK):
-        xb = x[start : start + _BLOCK]
-        total += _block_sum(xb, (xb * xb).sum(1), y, y_sq, scale)
+    x_sq, y_sq = _scaled_sq_norms(x, scale), _scaled_sq_norms(y, scale)
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    for i in range(0, x.shape[0], ROWS):
+        xb, xb_sq = x[i : i + ROWS], x_sq[i : i + ROWS]
+        for j in range(0, y.shape[0], COLS):
+            total += _tile_sum(xb, xb_sq, y[j : j + COLS], y_sq[j : j + COLS], scale)
     return float(total)
 
 
-def _block_sum(
-    xb: torch.Tensor, xb_sq: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor, scale: float
-) -> torch.Tensor:
-    sq = torch.addmm(y_sq[None, :], xb, y.T, alpha=-2.0)
-    sq.add_(xb_sq[:, None]).clamp_(min=0.0).mul_(scale).exp_()
-    return sq.sum()
-
-
 def _kernel_self_sum(y: torch.Tensor, bandwidth: float) -> float:
-    """Σ_ij k(y_i, y_j) over all ordered pairs (diagonal included), computing each
-    off-diagonal block once (the kernel matrix is symmetric)."""
-    total = torch.zeros((), dtype=torch.float64)
-    y_sq = (y * y).sum(1)
+    """Σ_ij k(y_i, y_j) over all ordered pairs (diagonal included), computing each pair
+    of the symmetric kernel matrix once: the diagonal tiles, then twice the tiles right
+    of them."""
     scale = -0.5 / bandwidth**2
-    for start in range(0, y.shape[0], _BLOCK):
-        stop = start + _BLOCK
-        yb, yb_sq = y[start:stop], y_sq[start:stop]
-        total += _block_sum(yb, yb_sq, yb, yb_sq, scale)
-        if stop < y.shape[0]:
-            total += 2.0 * _block_sum(yb, yb_sq, y[stop:], y_sq[stop:], scale)
+    y_sq = _scaled_sq_norms(y, scale)
+    total = torch.zeros((), dtype=torch.float64, device=y.device)
+    m = y.shape[0]
+    for i in range(0, m, ROWS):
+        stop = i + ROWS
+        yb, yb_sq = y[i:stop], y_sq[i:stop]
+        total += _tile_sum(yb, yb_sq, yb, yb_sq, scale)
+        for j in range(stop, m, COLS):
+            total += 2.0 * _tile_sum(yb, yb_sq, y[j : j + COLS], y_sq[j : j + COLS], scale)
     return float(total)
 
 
 def _self_sum(y: torch.Tensor, bandwidth: float) -> float:
-    data = y.detach().contiguous().numpy().tobytes()
-    key = (hashlib.sha1(data).hexdigest(), tuple(y.shape), bandwidth)
+    data = y.detach().cpu().contiguous().numpy().tobytes()
+    key = (hashlib.sha1(data).hexdigest(), tuple(y.shape), bandwidth, str(y.device))
     if key not in _SELF_SUMS:
         if len(_SELF_SUMS) > 8:
             _SELF_SUMS.clear()
@@ -74,7 +82,8 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     """
     if bandwidth <= 0:
         raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-    x, y = x.to(torch.float64), y.to(torch.float64)
+    x = x.to(torch.float64)
+    y = y.to(x.device, torch.float64)
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         raise ValueError("MMD needs at least two samples on each side")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,37 +46,82 @@ def random_directions(n_projections: int, dim: int, seed: int) -> torch.Tensor:
     return v / torch.linalg.vector_norm(v, dim=1, keepdim=True)
 
 
-def _quantiles(sorted_values: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """Empirical quantile function (left-continuous inverse CDF) of sorted columns."""
-    n = sorted_values.shape[0]
-    idx = torch.clamp(torch.ceil(levels * n).long() - 1, 0, n - 1)
-    return sorted_values[idx]
+def _projections(x: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """θ·x for every direction θ: [P, n] float64, on x's device."""
+    return directions.to(x.device, torch.float64) @ x.to(torch.float64).T
+
+
+def _w2sq_1d(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Exact W2² between uniform empirical measures, per row of sorted px [k, n], py [k, m].
+
+    When n = m the quantile functions jump together, so W2² = mean (px − py)². Otherwise
+    both are constant between neighbours of the merged grid of jump points {i/n} ∪ {j/m}:
+    W2² = Σ over pieces of width · (F_x⁻¹ − F_y⁻¹)².
+    """
+    n, m = px.shape[1], py.shape[1]
+    if n == m:
+        diff = px - py
+        return np.einsum("pi,pi->p", diff, diff) / n
+    grid = np.unique(np.concatenate([np.arange(1, n + 1) / n, np.arange(1, m + 1) / m]))
+    widths = np.diff(grid, prepend=0.0)
+    mid = grid - widths / 2  # a level strictly inside each piece
+    ix = np.clip(np.ceil(mid * n).astype(np.int64) - 1, 0, n - 1)
+    iy = np.clip(np.ceil(mid * m).astype(np.int64) - 1, 0, m - 1)
+    diff = (px[:, ix] - py[:, iy]) * np.sqrt(widths)
+    return np.einsum("pi,pi->p", diff, diff)
+
+
+#: directions handled together by one thread (bounds the memory of unequal sizes)
+_ROWS_PER_TASK = 8
 
 
 def sliced_w2_value(x: torch.Tensor, y: torch.Tensor, directions: torch.Tensor) -> float:
     """Sliced 2-Wasserstein: sqrt of the mean over directions θ of W2²(θ·x, θ·y).
 
-    The 1-D W2² between uniform empirical measures is computed exactly from the two
-    quantile functions (sorted projections when n = m; the merged grid of both CDFs'
-    jump points otherwise).
+    Args:
+        x: [n, d] samples; y: [m, d] samples; directions: [P, d] unit vectors.
+
+    Each 1-D W2² is exact (see :func:`_w2sq_1d`). Cost O(P (n + m) log(n + m)). On a GPU
+    the projections are sorted by torch; on the CPU by numpy (faster than torch's sort
+    here), groups of directions spread over ``torch.get_num_threads()`` threads (numpy
+    releases the GIL), so memory beyond the projections stays a few groups' worth.
     """
-    px = torch.sort(x.to(torch.float64) @ directions.T, dim=0).values  # [n, P]
-    py = torch.sort(y.to(torch.float64) @ directions.T, dim=0).values  # [m, P]
-    n, m = px.shape[0], py.shape[0]
-    if n == m:
-        w2sq = ((px - py) ** 2).mean(0)
-    else:
-        grid = torch.unique(torch.cat([torch.arange(1, n + 1) / n, torch.arange(1, m + 1) / m]))
-        grid = grid.to(torch.float64)
-        widths = torch.diff(grid, prepend=torch.zeros(1, dtype=torch.float64))
-        mid = grid - widths / 2
-        w2sq = (widths[:, None] * (_quantiles(px, mid) - _quantiles(py, mid)) ** 2).sum(0)
-    return float(torch.sqrt(w2sq.mean()))
+    px, py = _projections(x, directions), _projections(y.to(x.device), directions)
+    if px.device.type != "cpu":
+        sx = torch.sort(px, dim=1).values.cpu().numpy()
+        sy = torch.sort(py, dim=1).values.cpu().numpy()
+        return float(np.sqrt(_w2sq_1d(sx, sy).mean()))
+    px_np, py_np = px.numpy(), py.numpy()
+    groups = [slice(i, i + _ROWS_PER_TASK) for i in range(0, px_np.shape[0], _ROWS_PER_TASK)]
+
+    def group_w2sq(rows: slice) -> np.ndarray:
+        return _w2sq_1d(np.sort(px_np[rows], axis=1), np.sort(py_np[rows], axis=1))
+
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        w2sq = np.concatenate(list(pool.map(group_w2sq, groups)))
+    return float(np.sqrt(w2sq.mean()))
 
 
-@register_metric("w2", version="1")
+def w2_estimator(n: int, m: int, target: Any) -> str:
+    """What the ``w2`` metric computes for n samples against m reference points: ``exact``
+    when both fit under the target's ``w2_max_n``; otherwise the fallback, the exact W2
+    between fixed subsets (the first ``w2_max_n`` points of each set)."""
+    cap = target.metric_spec.w2_max_n
+    if n <= cap and m <= cap:
+        return "exact"
+    return f"subsample: first {min(n, cap)} of {n} samples, first {min(m, cap)} of {m} reference"
+
+
+@register_metric("w2", version="1", estimator=w2_estimator)
 def w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
-    """Exact W2 between the first ``w2_max_n`` samples and reference points."""
+    """Exact W2 between the first ``w2_max_n`` samples and reference points.
+
+    Exact W2 costs O(n² d) memory-bound set-up and a network simplex of roughly cubic
+    cost: measured on 2 cores, n = 2000 per side takes 0.6 s (d = 2) to 0.9 s (d = 39)
+    with a 32 MB cost matrix; n = 4000 takes 3–5 s and 128 MB. Above ``w2_max_n``
+    (default 2000) the metric falls back to the first ``w2_max_n`` points of each set, and
+    the row's ``w2_estimator`` says so.
+    """
     cap = target.metric_spec.w2_max_n
     return w2_exact(samples[:cap], reference[:cap])
 

@@ -32,3 +32,31 @@ def test_no_estimates_no_estimate_metrics():
     cell = resolve(Cell(suite="t", target="gmm4", method="test_noise", seed=0, n_samples=50))
     record, _ = execute_cell(cell, {})
     assert not {"log_z_error", "elbo", "ess_fraction"} & set(record["metrics"])
+
+
+@pytest.mark.parametrize(
+    "n, expected",
+    [
+        (50, "subsample: first 50 of 50 samples, first 2000 of 5000 reference"),
+        (2500, "subsample: first 2000 of 2500 samples, first 2000 of 5000 reference"),
+    ],
+)
+def test_w2_names_its_fallback_in_the_record(n, expected):
+    # gmm4's reference has 5000 points, above w2_max_n = 2000: the exact W2 runs on fixed
+    # subsets, and the record says which
+    cell = resolve(Cell(suite="t", target="gmm4", method="test_noise", seed=0, n_samples=n))
+    record, _ = execute_cell(cell, {})
+    assert record["status"] == "ok"
+    assert record["metric_estimators"] == {"w2": expected}
+
+
+def test_w2_is_exact_within_the_cap():
+    from types import SimpleNamespace
+
+    from boltzbench.metrics.wasserstein import w2_estimator
+
+    from boltzbench.protocols import MetricSpec
+
+    target = SimpleNamespace(metric_spec=MetricSpec(w2_max_n=100))
+    assert w2_estimator(100, 80, target) == "exact"
+    assert w2_estimator(101, 80, target).startswith("subsample: first 100 of 101 samples")
