@@ -9,6 +9,11 @@ number of draws it has then. Drawing n samples then costs T + n s with A and n c
 so A is cheaper beyond n* = T / (c_M − s); n* is infinite when c_M ≤ s, and undefined
 (NaN, "M never reached q") when M's curve never gets to q. Evaluations are energy values
 plus gradients plus Hessian-vector products.
+
+Throughput in wall-clock terms sits beside it: ``samples_per_second`` is A's mean
+n / sample_seconds; ``mcmc_samples_per_second`` is what M delivers at A's quality,
+1 / (c_M · t_M) with t_M = M's mean seconds per evaluation (train + sample seconds over
+all its evaluations). Both are measured on the machine that ran the cells.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ COLUMNS = [
     "sample_evals_per_sample",
     "mcmc_evals_per_sample",
     "break_even_n",
+    "samples_per_second",
+    "mcmc_samples_per_second",
 ]
 
 
@@ -50,6 +57,9 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     sample_cols = [c for c in ok if c.endswith("_sample") and "evals" in c]
     ok["train_evals"] = ok[train_cols].fillna(0).sum(axis=1)
     ok["sample_evals"] = ok[sample_cols].fillna(0).sum(axis=1)
+    seconds = ok["train_seconds"].fillna(0) + ok["sample_seconds"].fillna(0)
+    ok["seconds_per_eval"] = seconds / (ok["train_evals"] + ok["sample_evals"]).replace(0, np.nan)
+    ok["throughput"] = ok["n_samples"] / ok["sample_seconds"].replace(0, np.nan)
     production = curves[curves["phase"] == "sample"]
     rows = []
     for target, sub in ok.groupby("target", sort=True):
@@ -61,7 +71,9 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             q = float(group["mmd"].mean())
             t = float(group["train_evals"].mean())
             s = float((group["sample_evals"] / group["n_samples"]).mean())
+            rate = float(group["throughput"].mean())
             for mcmc, curve in mcmc_curves.groupby("method", sort=True):
+                t_m = float(sub.loc[sub["method"] == mcmc, "seconds_per_eval"].mean())
                 mean = curve.groupby("evals").agg(mmd=("mmd", "mean"), n=("n", "mean"))
                 reached = mean[mean["mmd"] <= q]
                 if reached.empty:
@@ -80,6 +92,8 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                         "sample_evals_per_sample": s,
                         "mcmc_evals_per_sample": c_m,
                         "break_even_n": n_star,
+                        "samples_per_second": rate,
+                        "mcmc_samples_per_second": 1.0 / (c_m * t_m) if c_m * t_m > 0 else math.nan,
                     }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -88,8 +102,10 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 def describe(row: pd.Series) -> str:
     """A one-line reading of a break-even row."""
     n = row["break_even_n"]
+    rate = f"{row['samples_per_second']:.3g} samples/s"
     if not np.isfinite(row["mcmc_evals_per_sample"]):
-        return f"{row['mcmc']} never reached MMD² {row['quality_mmd']:.3g}"
+        return f"{row['mcmc']} never reached MMD² {row['quality_mmd']:.3g}; {rate}"
+    rate += f" against {row['mcmc']}'s {row['mcmc_samples_per_second']:.3g} at equal quality"
     if math.isinf(n):
-        return f"never repaid against {row['mcmc']}"
-    return f"repaid after {n:.3g} samples against {row['mcmc']}"
+        return f"never repaid against {row['mcmc']}; {rate}"
+    return f"repaid after {n:.3g} samples against {row['mcmc']}; {rate}"

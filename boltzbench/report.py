@@ -532,10 +532,11 @@ def leaderboard_markdown(
             lines.append("")
     if breakeven is not None and not breakeven.empty:
         lines += [
-            "## Break-even sample counts",
+            "## Break-even sample counts and throughput",
             "",
             "Samples after which an amortized sampler's training is repaid against MCMC "
-            "at its own quality (MMD²); see `breakeven.csv`.",
+            "at its own quality (MMD²), and samples per second of each at that quality "
+            "(wall clock, on the machine that ran the cells); see `breakeven.csv`.",
             "",
         ]
         for _, row in breakeven.iterrows():

@@ -108,7 +108,8 @@ def test_compare_classifies_changes():
 def test_break_even_by_hand():
     """An amortized sampler with MMD² 0.01, training 1000 evaluations, 1 per sample; MCMC
     first reaches 0.01 at 600 evaluations with 100 draws (6 per sample):
-    n* = 1000 / (6 − 1) = 200."""
+    n* = 1000 / (6 − 1) = 200. Throughput: 50 samples in 0.5 s is 100/s; MCMC spends
+    2 s on 1000 evaluations, so 6 evaluations per sample give 1 / (6 · 0.002) = 83.3/s."""
     from boltzbench.breakeven import break_even
 
     runs = pd.DataFrame(
@@ -123,6 +124,8 @@ def test_break_even_by_hand():
                 "energy_evals_train": 1000,
                 "energy_evals_sample": 50,
                 "n_samples": 50,
+                "train_seconds": 2.0,
+                "sample_seconds": 0.5,
             }
             for s in (0, 1)
         ]
@@ -137,6 +140,8 @@ def test_break_even_by_hand():
                 "energy_evals_train": 500,
                 "energy_evals_sample": 500,
                 "n_samples": 200,
+                "train_seconds": 1.0,
+                "sample_seconds": 1.0,
             }
         ]
     )
@@ -158,3 +163,5 @@ def test_break_even_by_hand():
     assert row["method"] == "drifting" and row["mcmc"] == "mala"
     assert row["mcmc_evals_per_sample"] == pytest.approx(6.0)
     assert row["break_even_n"] == pytest.approx(200.0)
+    assert row["samples_per_second"] == pytest.approx(100.0)
+    assert row["mcmc_samples_per_second"] == pytest.approx(1 / 0.012)
