@@ -19,6 +19,7 @@ from boltzbench.baselines.diagnostics import ess_rhat
 from boltzbench.budget import affordable, has_budget
 from boltzbench.counter import Counter
 from boltzbench.protocols import Snapshot
+from boltzbench.rng import generator
 
 #: under a budget: warm-up transitions measured before the plan is made, and the share of
 #: the budget left after the cheapest production that goes to warm-up (the rest thins)
@@ -193,7 +194,7 @@ class ChainMethod:
         c = self.config
         c.validate()
         self.target = target
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed)
         self._start(self._initial(c.n_chains))
         warmup = c.warmup
         self._cost_stats = [0, 0.0, 0.0]  # warm-up transitions, Σ cost, Σ cost² (budget units)
@@ -279,6 +280,6 @@ class ChainMethod:
             if self._proposed[p]
         }
         if self.draws is not None:
-            out.update(ess_rhat(self.draws.double().numpy()))
+            out.update(ess_rhat(self.draws.double().cpu().numpy()))
         out.update(self._extra_diagnostics())
         return out

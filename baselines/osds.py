@@ -43,6 +43,7 @@ from boltzbench.budget import affordable, has_budget
 from boltzbench.counter import BudgetExceeded, Counter
 from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp, rademacher
 from boltzbench.registry import register_method
+from boltzbench.rng import generator
 
 _FREQS = torch.tensor([1.0, 2.0, 4.0, 8.0])
 #: (Langevin term, its clip mask, Hessians ∇²E or None above exact_div_max_dim)
@@ -155,7 +156,7 @@ class OSDS:
         self.target = target
         self.dim = target.dim
         self.sigma0 = float(target.init_std)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net = Control(self.dim, c.hidden, c.layers, self.sigma0)

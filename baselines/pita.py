@@ -46,6 +46,7 @@ from torch import nn
 from boltzbench.counter import Counter
 from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp
 from boltzbench.registry import register_method
+from boltzbench.rng import generator
 
 
 def divergence(
@@ -269,7 +270,7 @@ class PITA:
         c.validate()
         self.target = target
         self.scale = float(target.init_std)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed)
         k = torch.arange(c.n_temps, dtype=torch.float64)
         self.temps = [float(t) for t in c.t_max ** (1 - k / (c.n_temps - 1))]
         self.temps[-1] = 1.0

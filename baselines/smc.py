@@ -12,6 +12,7 @@ from boltzbench.baselines.weights import ess, systematic_resample
 from boltzbench.budget import affordable
 from boltzbench.counter import Counter
 from boltzbench.registry import register_method
+from boltzbench.rng import generator
 
 
 def next_beta(delta_e: torch.Tensor, beta: float, threshold: float) -> float:
@@ -85,7 +86,7 @@ class SMC:
         if not 0 < c.ess_threshold < 1 or c.n_moves < 0 or c.step_size <= 0:
             raise ValueError(f"invalid SMC settings {c}")
         self.target = target
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed)
 
     def _log_p0(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log N(x; 0, s² I) and its gradient."""

@@ -159,6 +159,7 @@ def execute_cell(
     started = time.time()
     samples = None
     counter = None
+    device = torch.device(provenance.get("device", "cpu"))
     try:
         target = TARGETS.get(cell.target)()
         method, _ = build_method(METHODS.get(cell.method), dict(cell.params))
@@ -166,14 +167,17 @@ def execute_cell(
         record["n_samples"] = n
         counter = Counter(target, budget=cell.budget, n_samples=n)
         torch.manual_seed(cell.seed)  # for methods that (against advice) use global RNG
-        t0 = time.perf_counter()
-        with charging(counter, "train"):
-            method.fit(counter, seed=cell.seed)
-        record["train_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with charging(counter, "sample"):
-            raw = method.sample(n)
-        record["sample_seconds"] = time.perf_counter() - t0
+        with torch.device(device):  # the method's tensors; the target stays on the CPU
+            t0 = time.perf_counter()
+            with charging(counter, "train"):
+                method.fit(counter, seed=cell.seed)
+            _synchronize(device)
+            record["train_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            with charging(counter, "sample"):
+                raw = method.sample(n)
+            _synchronize(device)
+            record["sample_seconds"] = time.perf_counter() - t0
         samples = validate_samples(raw, n, target.dim)
         record["status"] = "ok"
     except BudgetExceeded as exc:
@@ -192,26 +196,46 @@ def execute_cell(
         except Exception as exc:
             record["diagnostics"] = {"error": _one_line(exc)}
     if samples is not None:
-        _score(cell, target, samples, record)
+        _score(cell, target, samples, record, device)
         _curve(target, locals().get("method"), record)
         _estimates(target, record)
     record["wall_seconds"] = time.time() - started
     return record, None if samples is None else samples.numpy()
 
 
-def _score(cell: Cell, target: Any, samples: torch.Tensor, record: dict[str, Any]) -> None:
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the timings measure it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _score(
+    cell: Cell,
+    target: Any,
+    samples: torch.Tensor,
+    record: dict[str, Any],
+    device: torch.device | None = None,
+) -> None:
+    """Compute the cell's metrics into the record. Metrics registered with
+    ``accelerated=True`` get samples and reference on ``device``; the others on the CPU."""
     reference = target.reference().samples
+    on_device = None
+    if device is not None and device.type != "cpu":
+        on_device = (samples.to(device), reference.to(device))
     errors = []
     for name in cell.metrics:
         fn = METRICS.get(name)
         record["metric_versions"][name] = fn.version
         try:
+            if on_device is not None and getattr(fn, "accelerated", False):
+                value = fn(*on_device, target)
+            else:
+                value = fn(samples, reference, target)
             estimator = getattr(fn, "estimator", None)
             if estimator is not None:
                 record["metric_estimators"][name] = estimator(
                     samples.shape[0], reference.shape[0], target
                 )
-            value = fn(samples, reference, target)
             if value is None:  # the metric does not apply to this target
                 record["metrics"][name] = None
                 continue

@@ -179,6 +179,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs: expected a positive integer, got {args.jobs}")
     if args.timeout <= 0:
         raise UsageError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    device = _device(args.device, args.executor)
+    if args.executor == "dask" and not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
+    if args.scheduler and args.executor != "dask":
+        raise UsageError("--scheduler goes with --executor dask")
+    if args.executor == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--executor dask needs the 'distributed' package: pip install 'boltzbench[dask]'"
+            ) from None
     out = Path(args.out or Path("results") / suite.name)
     print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
     summary = run_cells(
@@ -190,6 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         plugins=args.plugin,
         progress=not args.no_progress,
+        device=device,
+        executor=args.executor,
+        scheduler=args.scheduler,
     )
     print(
         f"boltzbench: {summary.total} cells: {summary.ok} ran ok, {len(summary.failed)} failed, "
@@ -201,6 +216,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
+
+
+def _device(text: str, executor: str) -> str:
+    """Validate ``--device``: ``cpu``, ``cuda`` or ``cuda:N``; CUDA must be usable here
+    (with the local executor; Dask workers are checked by their cells)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device: expected cpu, cuda or cuda:N, got {text!r}")
+    if device.type == "cuda" and executor == "local":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {text}: CUDA is not available here (torch {torch.__version__})"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    return str(device)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -308,6 +346,18 @@ def make_parser() -> argparse.ArgumentParser:
         default=1800.0,
         help="seconds per cell before it is killed (default: 1800)",
     )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for methods and metrics: cpu (default), cuda or cuda:N",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="where cells run: local processes (default) or a Dask cluster (--scheduler)",
+    )
+    p.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
     p.add_argument("--force", action="store_true", help="recompute cells that are done")
     p.add_argument("--retry-failed", action="store_true", help="recompute failed cells")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")

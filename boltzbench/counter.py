@@ -16,9 +16,11 @@ this module's private names), so plugins are trusted not to do that.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import torch
 
@@ -176,20 +178,18 @@ class Counter:
         """Energies E(x) in kT, shape [n]; charged n energy evaluations."""
         self._charge(self._rows(x), 0)
         with torch.no_grad():
-            return _RAW[self].energy(x.detach()).detach()
+            return _on_target(_RAW[self].energy, x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Scores -∇E(x), shape [n, d]; charged n gradient evaluations."""
         self._charge(0, self._rows(x))
-        return _RAW[self].score(x.detach()).detach()
+        return _on_target(_RAW[self].score, x)
 
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both E(x) [n] and -∇E(x) [n, d]; charged n energy and n gradient evaluations."""
         n = self._rows(x)
         self._charge(n, n)
-        raw = _RAW[self]
-        e, s = raw.energy_and_score(x.detach())
-        return e.detach(), s.detach()
+        return _on_target(_RAW[self].energy_and_score, x)
 
     def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]; charged n HVP evaluations
@@ -198,7 +198,7 @@ class Counter:
         if tuple(v.shape) != tuple(x.shape):
             raise ValueError(f"v must have the shape of x, {tuple(x.shape)}; got {tuple(v.shape)}")
         self._charge(0, 0, n)
-        return _hvp(_RAW[self], x.detach(), v.detach()).detach()
+        return _on_target(partial(_hvp, _RAW[self]), x, v)
 
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
         """Full Hessians ∇²E(x_i), shape [n, d, d], as d Hessian-vector products per row;
@@ -206,15 +206,34 @@ class Counter:
         n = self._rows(x)
         self._charge(0, 0, n * self.dim)
         raw = _RAW[self]
-        eye = torch.eye(self.dim, dtype=x.dtype)
-        cols = [_hvp(raw, x.detach(), eye[k].expand(n, -1)).detach() for k in range(self.dim)]
-        return torch.stack(cols, dim=2)
+
+        def columns(x: torch.Tensor) -> torch.Tensor:
+            eye = torch.eye(self.dim, dtype=x.dtype)
+            return torch.stack([_hvp(raw, x, eye[k].expand(n, -1)) for k in range(self.dim)], 2)
+
+        return _on_target(columns, x)
 
     def __repr__(self) -> str:
         return f"Counter({self.name!r}, dim={self.dim}, phase={self._phase!r}, {self._counts})"
 
     def __reduce__(self):  # pickling would copy the target out of reach of the counts
         raise TypeError("a Counter cannot be pickled")
+
+
+def _on_target(fn: Callable, *tensors: torch.Tensor) -> Any:
+    """``fn(*tensors)`` detached, evaluated where targets live: on the CPU. Targets are
+    built on the CPU; a method running on a GPU (``--device cuda``) passes GPU tensors,
+    which go to the CPU and come back on their device, and the target's own tensor
+    factories run under the CPU as default device."""
+    device = tensors[0].device
+    if device.type == "cpu" and torch.get_default_device().type == "cpu":
+        out = fn(*(t.detach() for t in tensors))
+        return tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
+    with torch.device("cpu"):
+        out = fn(*(t.detach().cpu() for t in tensors))
+    if isinstance(out, tuple):
+        return tuple(o.detach().to(device) for o in out)
+    return out.detach().to(device)
 
 
 def _hvp(target, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -118,6 +118,7 @@ def register_metric(
     version: str,
     lower_is_better: bool = True,
     estimator: Callable[[int, int, Any], str] | None = None,
+    accelerated: bool = False,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register ``metric(samples, reference, target) -> float``.
 
@@ -128,6 +129,8 @@ def register_metric(
         estimator: for a metric that switches to an approximation on large inputs,
             ``estimator(n_samples, n_reference, target) -> str`` names what was computed;
             it goes into the row as ``<name>_estimator``.
+        accelerated: the metric runs on the tensors' device, so under ``--device cuda``
+            it gets samples and reference on the GPU (others always get CPU tensors).
     """
 
     def decorator(fn: Callable) -> Callable:
@@ -135,6 +138,7 @@ def register_metric(
         fn.version = version
         fn.lower_is_better = lower_is_better
         fn.estimator = estimator
+        fn.accelerated = accelerated
         return METRICS.register(name, fn)
 
     return decorator

@@ -65,7 +65,7 @@ def git_sha() -> str:
     return "unknown"
 
 
-def provenance() -> dict[str, Any]:
+def provenance(device: str = "cpu") -> dict[str, Any]:
     """Columns that say what produced a record."""
     from boltzbench import __version__
 
@@ -74,7 +74,7 @@ def provenance() -> dict[str, Any]:
         "boltzbench_version": __version__,
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
-        "device": "cpu",
+        "device": device,
     }
 
 
@@ -91,21 +91,45 @@ def load_record(path: Path) -> dict[str, Any] | None:
     return record
 
 
-def _child(cell: Cell, plugins: list[str], threads: int, prov: dict, conn) -> None:
-    """Entry point of a cell's process: run it and send (record, samples) back."""
+def run_in_this_process(
+    cell: Cell, plugins: list[str], threads: int | None, prov: dict
+) -> tuple[dict[str, Any], Any]:
+    """What a cell's own process does: set threads, load plugins, run the cell (on the
+    device named in ``prov``). Never raises: a broken plugin becomes the cell's failure."""
     try:
-        torch.set_num_threads(threads)
+        if threads:
+            torch.set_num_threads(threads)
         from boltzbench.registry import load_plugin
 
         for plugin in plugins:
             load_plugin(plugin)
-        result = execute_cell(cell, prov)
-    except BaseException as exc:  # report even a broken plugin as the cell's failure
+        return execute_cell(cell, prov)
+    except BaseException as exc:
         record = base_record(cell, prov)
         record["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        result = (record, None)
-    conn.send(result)
+        return record, None
+
+
+def _child(cell: Cell, plugins: list[str], threads: int, prov: dict, conn) -> None:
+    """Entry point of a cell's process (local executor): send (record, samples) back."""
+    conn.send(run_in_this_process(cell, plugins, threads, prov))
     conn.close()
+
+
+def write_result(out_dir: Path, cell: Cell, record: dict[str, Any], samples: Any) -> None:
+    """Store a finished cell: its samples (if any), then its record, each atomically; the
+    record is written last, so a record on disk always has its samples."""
+    if samples is not None:
+        atomic_write_npy(Path(out_dir) / "samples" / f"{cell.cell_id}.npy", samples)
+        record["samples_file"] = f"samples/{cell.cell_id}.npy"
+    atomic_write_json(Path(out_dir) / "cells" / f"{cell.cell_id}.json", record)
+
+
+def stopped_record(cell: Cell, prov: dict, status: str, error: str) -> dict[str, Any]:
+    """The record of a cell whose process was killed or died before reporting."""
+    record = base_record(cell, prov)
+    record["status"], record["error"] = status, error
+    return record
 
 
 def _context() -> mp.context.BaseContext:
@@ -126,6 +150,9 @@ def run_cells(
     retry_failed: bool = False,
     plugins: Iterable[str] = (),
     progress: bool = True,
+    device: str = "cpu",
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> RunSummary:
     """Run ``cells`` (already resolved) into ``out_dir``.
 
@@ -136,6 +163,9 @@ def run_cells(
         retry_failed: recompute cells whose record is not ``ok``.
         plugins: plugin files or modules each cell's process imports first.
         progress: show a progress bar on stderr.
+        device: torch device the cells' methods and metrics run on (``cpu``, ``cuda``).
+        executor: ``local`` (processes on this machine) or ``dask`` (a Dask distributed
+            cluster at ``scheduler``; see :mod:`boltzbench.dask_executor`).
     """
     from tqdm import tqdm
 
@@ -154,7 +184,7 @@ def run_cells(
             todo.append(cell)
     jobs = max(1, int(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    prov = provenance()
+    prov = provenance(device)
     plugins = list(plugins)
     ctx = _context()
     bar = tqdm(
@@ -168,11 +198,7 @@ def run_cells(
     )
     active: dict[Any, tuple[Any, Any, Cell, float]] = {}
 
-    def finish(cell: Cell, record: dict, samples) -> None:
-        if samples is not None:
-            atomic_write_npy(samples_dir / f"{cell.cell_id}.npy", samples)
-            record["samples_file"] = f"samples/{cell.cell_id}.npy"
-        atomic_write_json(cells_dir / f"{cell.cell_id}.json", record)
+    def done(cell: Cell, record: dict) -> None:
         summary.ran += 1
         if record["status"] == "ok":
             summary.ok += 1
@@ -184,6 +210,21 @@ def run_cells(
         bar.update(1)
         bar.set_postfix(failed=len(summary.failed))
 
+    def finish(cell: Cell, record: dict, samples, start: float) -> None:
+        record["runner_seconds"] = time.monotonic() - start
+        write_result(out_dir, cell, record, samples)
+        done(cell, record)
+
+    if executor == "dask":
+        from boltzbench.dask_executor import run_on_dask
+
+        try:
+            run_on_dask(list(todo), out_dir, scheduler, timeout, plugins, prov, done)
+        finally:
+            bar.close()
+        return summary
+    if executor != "local":
+        raise ValueError(f"unknown executor {executor!r}; known: dask, local")
     try:
         while todo or active:
             while todo and len(active) < jobs:
@@ -204,14 +245,15 @@ def run_cells(
                     record, samples = conn.recv()
                 except (EOFError, OSError):
                     proc.join(5)
-                    record, samples = base_record(cell, prov), None
-                    record["status"] = "crashed"
-                    record["error"] = f"cell process died (exit code {proc.exitcode})"
+                    record = stopped_record(
+                        cell, prov, "crashed", f"cell process died (exit code {proc.exitcode})"
+                    )
+                    samples = None
                 conn.close()
                 proc.join(30)
                 if proc.is_alive():
                     proc.kill()
-                finish(cell, record, samples)
+                finish(cell, record, samples, start)
             now = time.monotonic()
             for conn, (proc, _, cell, start) in list(active.items()):
                 if now - start >= timeout:
@@ -219,11 +261,11 @@ def run_cells(
                     proc.join()
                     conn.close()
                     del active[conn]
-                    record = base_record(cell, prov)
-                    record["status"] = "timeout"
-                    record["error"] = f"cell exceeded its time limit of {timeout:g} s"
+                    record = stopped_record(
+                        cell, prov, "timeout", f"cell exceeded its time limit of {timeout:g} s"
+                    )
                     record["wall_seconds"] = now - start
-                    finish(cell, record, None)
+                    finish(cell, record, None, start)
     finally:
         for proc, conn, _, _ in active.values():
             proc.kill()

@@ -51,6 +51,7 @@ from boltzbench.counter import Counter
 from boltzbench.nets import mlp
 from boltzbench.protocols import Snapshot
 from boltzbench.registry import register_method
+from boltzbench.rng import generator
 
 ESTIMATORS = ("is", "curvature")
 PROPOSALS = ("local", "shared")
@@ -231,7 +232,7 @@ class _OneStepSampler:
         self.scale = float(target.init_std)
         self.sigmas = [b * self.scale for b in c.bandwidths]
         self.fine_sigmas = [s for s in self.sigmas if s <= c.local_below * self.scale]
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = generator(seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching global RNG
             torch.manual_seed(seed)
             self.net = mlp(c.noise_dim, c.hidden, c.layers, target.dim)
@@ -246,9 +247,7 @@ class _OneStepSampler:
                     last.bias.copy_((last.bias - probe.mean(0)) / std)
         opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
         # fixed noise for the training snapshots, from its own stream (training unchanged)
-        probe = torch.randn(
-            self.SNAPSHOT_SIZE, c.noise_dim, generator=torch.Generator().manual_seed(seed + 7919)
-        )
+        probe = torch.randn(self.SNAPSHOT_SIZE, c.noise_dim, generator=generator(seed + 7919))
         steps, sched = c.steps, None
         if not has_budget(target):  # (under a budget the first step's cost sets steps)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(

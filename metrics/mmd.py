@@ -99,7 +99,7 @@ def median_bandwidth(reference: torch.Tensor, n: int = 1000) -> float:
     return float(torch.pdist(r).median())
 
 
-@register_metric("mmd", version="1")
+@register_metric("mmd", version="1", accelerated=True)
 def mmd(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
     """Unbiased RBF MMD² against the reference, with the target's frozen bandwidth."""
     bandwidth = target.metric_spec.mmd_bandwidth or median_bandwidth(reference)

@@ -126,7 +126,7 @@ def w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
     return w2_exact(samples[:cap], reference[:cap])
 
 
-@register_metric("sliced_w2", version="1")
+@register_metric("sliced_w2", version="1", accelerated=True)
 def sliced_w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
     """Sliced W2 against the reference with the target's fixed random directions."""
     spec = target.metric_spec

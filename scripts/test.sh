@@ -2,7 +2,7 @@
 # Install what the tests need, lint, and run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh test,molecules
+bash scripts/install.sh test,molecules,dask
 # headless Chromium renders report.html in a test (Debian's package; needs root and apt)
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     (apt-get install -y -q chromium >/dev/null 2>&1 \
