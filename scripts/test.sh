@@ -12,3 +12,7 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q "$@"
+# the asv benchmarks, each once (quick mode, results not saved), so that they cannot rot;
+# exit code 2 if any benchmark fails
+.venv/bin/asv machine --yes >/dev/null
+.venv/bin/asv run --quick --python=same --dry-run --show-stderr
