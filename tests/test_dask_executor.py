@@ -56,19 +56,30 @@ def _plugins():
 def grid():
     methods = [("test_noise", 0), ("test_noise", 1), ("mala", 0), ("mala", 1)]
     methods += [("test_raises", 0), ("test_raises", 1), ("test_slow", 0)]
+    small = {"mala": (("n_chains", 50), ("warmup", 100))}
     return [
-        resolve(Cell(suite="test", target="gmm4", method=m, seed=s, n_samples=200))
+        resolve(
+            Cell(
+                suite="test",
+                target="gmm4",
+                method=m,
+                seed=s,
+                n_samples=200,
+                params=small.get(m, ()),
+            )
+        )
         for m, s in methods
     ]
 
 
 def test_dask_gives_the_local_rows_and_resumes(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "dask"
-    run_cells(grid(), local, jobs=2, timeout=10, plugins=[FAULTY], progress=False)
+    quick = [c for c in grid() if c.method != "test_slow"]  # its timeout is tested below
+    run_cells(quick, local, jobs=2, timeout=15, plugins=[FAULTY], progress=False)
     summary = run_cells(
         grid(),
         remote,
-        timeout=10,
+        timeout=15,
         plugins=[FAULTY],
         progress=False,
         executor="dask",
@@ -76,7 +87,8 @@ def test_dask_gives_the_local_rows_and_resumes(cluster, tmp_path):
     )
     assert summary.ran == 7 and summary.ok == 4 and len(summary.failed) == 3
     a, b = load_runs(local), load_runs(remote)
-    pd.testing.assert_frame_equal(a[SAME], b[SAME])
+    b_quick = b[b["method"] != "test_slow"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a[SAME], b_quick[SAME], check_dtype=False)
     statuses = dict(zip(b["method"], b["status"], strict=False))
     assert statuses["test_slow"] == "timeout" and statuses["test_raises"] == "failed"
     # one atomic record per cell, written by the workers, and no temporary files left
