@@ -1,9 +1,9 @@
 """Run one cell in a fresh Python process: ``python -m boltzbench.cellproc JOB RESULT``.
 
-``JOB`` is a pickle of (cell, plugins, threads, provenance); the process writes a pickle of
-(record, samples) to ``RESULT``. Used where the caller cannot fork a child of its own
-(a Dask worker is a daemon process); the caller enforces the time limit by killing the
-process.
+``JOB`` is a pickle of (cell, plugins, threads, provenance, memory limit); the process
+writes a pickle of (record, samples) to ``RESULT``. Used where the caller cannot fork a
+child of its own (a Dask worker is a daemon process); the caller enforces the time limit
+by killing the process.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from boltzbench.cells import Cell
 
 
 def run_cell_subprocess(
-    cell: Cell, plugins: list[str], threads: int | None, prov: dict, timeout: float
+    cell: Cell,
+    plugins: list[str],
+    threads: int | None,
+    prov: dict,
+    timeout: float,
+    memory_limit: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run ``cell`` in a new interpreter with a time limit; (record, samples or None).
 
@@ -31,7 +36,7 @@ def run_cell_subprocess(
 
     with tempfile.TemporaryDirectory(prefix="boltzbench-cell-") as tmp:
         job, result = Path(tmp, "job.pkl"), Path(tmp, "result.pkl")
-        job.write_bytes(pickle.dumps((cell, plugins, threads, prov)))
+        job.write_bytes(pickle.dumps((cell, plugins, threads, prov, memory_limit)))
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "boltzbench.cellproc", str(job), str(result)],

@@ -21,11 +21,12 @@ import torch
 
 from boltzbench.counter import BudgetExceeded, Counter, Counts, charging
 from boltzbench.floors import noise_floors
+from boltzbench.guard import SealedError, sealed
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
 from boltzbench.registry import METHODS, METRICS, TARGETS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records carry a checksum (and their samples' SHA-256)
 STATUSES = (
     "ok",
     "failed",
@@ -33,6 +34,9 @@ STATUSES = (
     "invalid_samples",
     "timeout",
     "crashed",
+    "out_of_memory",
+    "sealed",
+    "uncounted_evals",
     "metric_failed",
 )
 
@@ -95,6 +99,19 @@ def resolve(cell: Cell) -> Cell:
         METRICS.get(name)
     _, config = build_method(METHODS.get(cell.method), dict(cell.params))
     return Cell(**{**cell.__dict__, "config": tuple(sorted(config.items()))})
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says an allocation failed (Python's MemoryError, torch's CPU
+    allocator or CUDA out-of-memory errors)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
+
+
+class UncountedEvaluations(RuntimeError):
+    """The counted target was evaluated other than through the counter."""
 
 
 class InvalidSamples(ValueError):
@@ -167,7 +184,9 @@ def execute_cell(
         record["n_samples"] = n
         counter = Counter(target, budget=cell.budget, n_samples=n)
         torch.manual_seed(cell.seed)  # for methods that (against advice) use global RNG
-        with torch.device(device):  # the method's tensors; the target stays on the CPU
+        # the method's tensors on the device (the target stays on the CPU), and every
+        # route to the target other than the counter shut (boltzbench.guard)
+        with torch.device(device), sealed():
             t0 = time.perf_counter()
             with charging(counter, "train"):
                 method.fit(counter, seed=cell.seed)
@@ -179,13 +198,25 @@ def execute_cell(
             _synchronize(device)
             record["sample_seconds"] = time.perf_counter() - t0
         samples = validate_samples(raw, n, target.dim)
+        bypassed = counter.uncounted()
+        if bypassed:
+            samples = None
+            raise UncountedEvaluations(
+                "evaluations bypassed the counter: "
+                + ", ".join(f"{v} {k}" for k, v in bypassed.items())
+            )
         record["status"] = "ok"
+    except UncountedEvaluations as exc:
+        record["status"], record["error"] = "uncounted_evals", _one_line(exc)
+    except SealedError as exc:
+        record["status"], record["error"] = "sealed", _one_line(exc)
     except BudgetExceeded as exc:
         record["status"], record["error"] = "budget_exceeded", _one_line(exc)
     except InvalidSamples as exc:
         record["status"], record["error"] = "invalid_samples", _one_line(exc)
     except Exception as exc:
-        record["status"], record["error"] = "failed", _one_line(exc)
+        status = "out_of_memory" if is_out_of_memory(exc) else "failed"
+        record["status"], record["error"] = status, _one_line(exc)
         record["traceback"] = traceback.format_exc(limit=20)
     if counter is not None:
         record["counts"] = counter.counts.as_dict()

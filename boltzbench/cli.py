@@ -191,6 +191,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(
                 "--executor dask needs the 'distributed' package: pip install 'boltzbench[dask]'"
             ) from None
+    memory_limit = None
+    if args.memory_limit is not None:
+        try:
+            gib = float(args.memory_limit)
+        except ValueError:
+            gib = -1.0
+        if not gib > 0:
+            raise UsageError(
+                f"--memory-limit: expected a positive number of GiB, got {args.memory_limit!r}"
+            )
+        memory_limit = int(gib * 2**30)
+    _check_targets(sorted({cell.target for cell in cells}))
     out = Path(args.out or Path("results") / suite.name)
     print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
     summary = run_cells(
@@ -205,6 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=device,
         executor=args.executor,
         scheduler=args.scheduler,
+        memory_limit=memory_limit,
     )
     print(
         f"boltzbench: {summary.total} cells: {summary.ok} ran ok, {len(summary.failed)} failed, "
@@ -216,6 +229,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
+
+
+def _check_targets(names: list[str]) -> None:
+    """Probe each target of the run before anything is written: a target whose energy or
+    score is NaN where methods start is a usage error, not a grid of failed cells."""
+    from boltzbench.registry import TARGETS
+    from boltzbench.testing import TargetCheckError, check_target
+
+    for name in names:
+        try:
+            check_target(TARGETS.get(name)())
+        except TargetCheckError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _device(text: str, executor: str) -> str:
@@ -358,6 +384,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="where cells run: local processes (default) or a Dask cluster (--scheduler)",
     )
     p.add_argument("--scheduler", help="Dask scheduler address for --executor dask")
+    p.add_argument(
+        "--memory-limit",
+        metavar="GIB",
+        help="memory a cell may allocate, in GiB (CPU runs on Linux); past it the cell "
+        "fails with out_of_memory (default: no limit)",
+    )
     p.add_argument("--force", action="store_true", help="recompute cells that are done")
     p.add_argument("--retry-failed", action="store_true", help="recompute failed cells")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -120,7 +120,7 @@ class Counter:
         self.n_samples = n_samples
         self._phase = "train"
         self._counts = Counts()
-        _RAW[self] = target
+        _RAW[self] = _Tallied(target)
 
     # ----------------------------------------------------------------- bookkeeping
     @property
@@ -213,6 +213,19 @@ class Counter:
 
         return _on_target(columns, x)
 
+    def uncounted(self) -> dict[str, int]:
+        """Evaluations of the wrapped target that did not go through this counter's
+        methods (rows, by kind; empty when there were none): a method that found its way
+        to the raw target, say through this module's private names."""
+        energy, grad, hvp = _RAW[self].rows
+        c = self._counts
+        extra = {
+            "energy": energy - c.energy_evals_train - c.energy_evals_sample,
+            "gradient": grad - c.grad_evals_train - c.grad_evals_sample,
+            "hvp": hvp - c.hvp_evals_train - c.hvp_evals_sample,
+        }
+        return {k: v for k, v in extra.items() if v > 0}
+
     def __repr__(self) -> str:
         return f"Counter({self.name!r}, dim={self.dim}, phase={self._phase!r}, {self._counts})"
 
@@ -220,20 +233,57 @@ class Counter:
         raise TypeError("a Counter cannot be pickled")
 
 
+class _Tallied:
+    """The raw target as a counter holds it: every row evaluated through it is tallied
+    (energy, gradient, Hessian-vector product), counted or not, so that evaluations which
+    bypass the counter show in :meth:`Counter.uncounted`."""
+
+    __slots__ = ("_target", "rows")
+
+    def __init__(self, target) -> None:
+        self._target = target
+        self.rows = [0, 0, 0]
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows[0] += int(x.shape[0])
+        return self._target.energy(x)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows[1] += int(x.shape[0])
+        return self._target.score(x)
+
+    def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.rows[0] += int(x.shape[0])
+        self.rows[1] += int(x.shape[0])
+        return self._target.energy_and_score(x)
+
+    def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        self.rows[2] += int(x.shape[0])
+        return _hvp(self._target, x, v)
+
+
 def _on_target(fn: Callable, *tensors: torch.Tensor) -> Any:
     """``fn(*tensors)`` detached, evaluated where targets live: on the CPU. Targets are
     built on the CPU; a method running on a GPU (``--device cuda``) passes GPU tensors,
-    which go to the CPU and come back on their device, and the target's own tensor
-    factories run under the CPU as default device."""
+    which go to the CPU and come back on their device; with the method's modes (its
+    device context among them) off, the target's own tensor factories make CPU tensors."""
     device = tensors[0].device
-    if device.type == "cpu" and torch.get_default_device().type == "cpu":
-        out = fn(*(t.detach() for t in tensors))
-        return tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
-    with torch.device("cpu"):
+    # the method's torch function and dispatch modes (hooks that would see the target's
+    # internals, or the method's device context) are switched off inside the target
+    with torch._C.DisableTorchFunction(), _no_dispatch_modes():
         out = fn(*(t.detach().cpu() for t in tensors))
     if isinstance(out, tuple):
         return tuple(o.detach().to(device) for o in out)
     return out.detach().to(device)
+
+
+def _no_dispatch_modes():
+    """Pop the active torch dispatch modes for the block (nothing to do without any)."""
+    from torch.utils._python_dispatch import _disable_current_modes, _get_current_dispatch_mode
+
+    if _get_current_dispatch_mode() is None:
+        return nullcontext()
+    return _disable_current_modes()
 
 
 def _hvp(target, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -41,12 +41,19 @@ def _client(scheduler: str | None):
 
 
 def run_cell_task(
-    cell: Cell, out_dir: str, plugins: list[str], prov: dict, timeout: float
-) -> tuple[str, dict[str, Any]]:
-    """The Dask task: run one cell in a subprocess and store its result. Returns
-    (cell_id, the record without its bulky parts) for the submitter's progress."""
+    cell: Cell,
+    out_dir: str,
+    plugins: list[str],
+    prov: dict,
+    timeout: float,
+    memory_limit: int | None = None,
+    force: bool = False,
+) -> tuple[str, dict[str, Any] | None]:
+    """The Dask task: under the cell's lock, run it in a subprocess and store its result.
+    Returns (cell_id, status and error), or (cell_id, None) when another run finished the
+    cell while this task waited for the lock."""
     from boltzbench.cellproc import run_cell_subprocess
-    from boltzbench.runner import write_result
+    from boltzbench.runner import cell_lock, read_record, write_result
 
     try:
         from distributed import get_worker
@@ -55,11 +62,16 @@ def run_cell_task(
     except (ImportError, ValueError, AttributeError):
         slots = 1
     threads = max(1, (os.cpu_count() or 1) // slots)
-    start = time.monotonic()
-    record, samples = run_cell_subprocess(cell, plugins, threads, prov, timeout)
-    record["runner_seconds"] = time.monotonic() - start
-    record["worker"] = os.uname().nodename
-    write_result(Path(out_dir), cell, record, samples)
+    with cell_lock(Path(out_dir), cell.cell_id, wait=True):
+        if not force:
+            path = Path(out_dir) / "cells" / f"{cell.cell_id}.json"
+            if read_record(path, verify_samples=True)[0] is not None:
+                return cell.cell_id, None
+        start = time.monotonic()
+        record, samples = run_cell_subprocess(cell, plugins, threads, prov, timeout, memory_limit)
+        record["runner_seconds"] = time.monotonic() - start
+        record["worker"] = os.uname().nodename
+        write_result(Path(out_dir), cell, record, samples)
     return cell.cell_id, {k: record[k] for k in ("status", "error")}
 
 
@@ -70,13 +82,18 @@ def run_on_dask(
     timeout: float,
     plugins: list[str],
     prov: dict,
+    memory_limit: int | None,
     done: Callable[[Cell, dict], None],
+    force: bool = False,
+    skip: Callable[[], None] | None = None,
 ) -> None:
-    """Submit every cell, call ``done(cell, record)`` as each finishes (in any order)."""
+    """Submit every cell, call ``done(cell, record)`` as each finishes (in any order), or
+    ``skip()`` for a cell another run finished first."""
     from distributed import as_completed
 
     from boltzbench.runner import stopped_record, write_result
 
+    plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins]
     client = _client(scheduler)
     try:
         futures = {}
@@ -88,6 +105,8 @@ def run_on_dask(
                 plugins,
                 prov,
                 timeout,
+                memory_limit,
+                force,
                 key=f"boltzbench-{cell.cell_id}-{time.time_ns()}",
                 pure=False,
                 retries=0,
@@ -102,6 +121,10 @@ def run_on_dask(
                     cell, prov, "crashed", f"dask task failed: {type(exc).__name__}: {exc}"[:500]
                 )
                 write_result(out_dir, cell, record, None)
+            if record is None:
+                if skip is not None:
+                    skip()
+                continue
             done(cell, record)
     finally:
         client.close()

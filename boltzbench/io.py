@@ -39,24 +39,30 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON (NaN written as null)."""
-    text = json.dumps(_nan_to_none(obj), indent=1, sort_keys=True)
+    text = json.dumps(nan_to_none(obj), indent=1, sort_keys=True)
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_npy(path: Path, array: np.ndarray) -> None:
-    """Atomically write a numpy array in ``.npy`` format."""
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` in ``.npy`` format."""
     import io
 
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def _nan_to_none(obj: Any) -> Any:
+def atomic_write_npy(path: Path, array: np.ndarray) -> None:
+    """Atomically write a numpy array in ``.npy`` format."""
+    atomic_write_bytes(path, npy_bytes(array))
+
+
+def nan_to_none(obj: Any) -> Any:
+    """``obj`` with float NaNs as None and tuples as lists: what its JSON reads back as."""
     if isinstance(obj, float) and obj != obj:
         return None
     if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
+        return {k: nan_to_none(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
+        return [nan_to_none(v) for v in obj]
     return obj

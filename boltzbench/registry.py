@@ -73,7 +73,12 @@ class Registry:
                     self.register(ep.name, loaded)
 
     def get(self, name: str) -> Any:
-        """The object registered as ``name``; :class:`UnknownNameError` lists the known ones."""
+        """The object registered as ``name``; :class:`UnknownNameError` lists the known ones.
+        Targets cannot be looked up while a method runs (:mod:`boltzbench.guard`)."""
+        if self.kind == "target":
+            from boltzbench.guard import check
+
+            check(f"looking up target {name!r} in the registry")
         self._ensure_loaded()
         try:
             return self._items[name]

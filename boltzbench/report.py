@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from boltzbench.cells import ESTIMATE_METRICS
 from boltzbench.figures import save_png
 from boltzbench.io import atomic_write_bytes
 from boltzbench.registry import METRICS, TARGETS, UnknownNameError
-from boltzbench.runner import load_record
+from boltzbench.runner import load_record, read_record
 
 COUNT_COLUMNS = [
     "energy_evals_train",
@@ -56,11 +57,14 @@ PROVENANCE_COLUMNS = [
 
 
 def load_runs(out_dir: Path) -> pd.DataFrame:
-    """One wide row per cell record in ``out_dir/cells`` (unreadable files are skipped)."""
+    """One wide row per cell record in ``out_dir/cells``. A file that cannot be trusted
+    (see :func:`boltzbench.runner.read_record`) is left out, with a line on stderr."""
     rows = []
     for path in sorted(Path(out_dir, "cells").glob("*.json")):
-        record = load_record(path)
+        record, problem = read_record(path)
         if record is None:
+            if problem:
+                print(f"boltzbench: leaving out {path.name}: {problem}", file=sys.stderr)
             continue
         row: dict[str, Any] = {k: record.get(k) for k in BASE_COLUMNS if k not in COUNT_COLUMNS}
         row.update(record.get("counts", {}))

@@ -12,6 +12,8 @@ file and an atomic rename, so an interrupted run never leaves a half-written rec
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -20,7 +22,8 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -29,7 +32,7 @@ from typing import Any
 import torch
 
 from boltzbench.cells import SCHEMA_VERSION, Cell, base_record, execute_cell
-from boltzbench.io import atomic_write_json, atomic_write_npy
+from boltzbench.io import atomic_write_bytes, atomic_write_json, nan_to_none, npy_bytes
 
 
 @dataclass
@@ -78,27 +81,113 @@ def provenance(device: str = "cpu") -> dict[str, Any]:
     }
 
 
-def load_record(path: Path) -> dict[str, Any] | None:
-    """A finished cell's record, or None if missing, unreadable or of another schema."""
+def record_checksum(record: dict[str, Any]) -> str:
+    """SHA-256 of a record's canonical JSON (sorted keys, no spaces, NaN as null), its own
+    ``checksum`` field left out."""
+    body = {k: v for k, v in record.items() if k != "checksum"}
+    text = json.dumps(nan_to_none(body), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_record(path: Path, verify_samples: bool = False) -> tuple[dict | None, str | None]:
+    """(record, None) for a sound record; (None, None) when there is none; (None, why)
+    when the file is there but cannot be trusted: unreadable (truncated), of another
+    schema, without the fields every record has, failing its checksum (edited by hand or
+    damaged) or, with ``verify_samples``, with its samples file missing or altered."""
+    path = Path(path)
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("schema") != SCHEMA_VERSION:
-        return None
-    if "status" not in record or "cell_id" not in record:
-        return None
-    return record
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror})"
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None, "not valid JSON (truncated?)"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    if record.get("schema") != SCHEMA_VERSION:
+        return None, f"schema {record.get('schema')!r}, expected {SCHEMA_VERSION}"
+    missing = [k for k in ("status", "cell_id", "checksum") if k not in record]
+    if missing:
+        return None, f"lacks {', '.join(missing)}"
+    if record["checksum"] != record_checksum(record):
+        return None, "checksum mismatch (edited by hand or damaged)"
+    if verify_samples and record.get("samples_file"):
+        samples = path.parent.parent / record["samples_file"]
+        try:
+            digest = hashlib.sha256(samples.read_bytes()).hexdigest()
+        except OSError:
+            return None, f"its samples file {record['samples_file']} is missing"
+        if digest != record.get("samples_sha256"):
+            return None, f"its samples file {record['samples_file']} was altered"
+    return record, None
+
+
+def load_record(path: Path) -> dict[str, Any] | None:
+    """A finished cell's sound record, or None (see :func:`read_record`)."""
+    return read_record(path)[0]
+
+
+@contextmanager
+def cell_lock(out_dir: Path, cell_id: str, wait: bool = False) -> Iterator[bool]:
+    """Hold the cell's lock file (``DIR/.locks/<cell_id>.lock``, an advisory ``flock``,
+    released by the OS if the holder dies) for the block; yields False, without waiting
+    unless ``wait``, when another process holds it. Two runs on one folder thus never
+    compute a cell at the same time."""
+    folder = Path(out_dir) / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{cell_id}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def limit_memory(limit_bytes: int) -> None:
+    """Let this process grow by at most ``limit_bytes`` of address space beyond what it
+    has now (``RLIMIT_AS``; Linux), so a method that exhausts memory fails its own cell
+    with an allocation error instead of taking the machine down."""
+    import resource
+
+    now = 0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                now = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    new = now + int(limit_bytes)
+    if hard != resource.RLIM_INFINITY:
+        new = min(new, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
 
 
 def run_in_this_process(
-    cell: Cell, plugins: list[str], threads: int | None, prov: dict
+    cell: Cell,
+    plugins: list[str],
+    threads: int | None,
+    prov: dict,
+    memory_limit: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
-    """What a cell's own process does: set threads, load plugins, run the cell (on the
-    device named in ``prov``). Never raises: a broken plugin becomes the cell's failure."""
+    """What a cell's own process does: set threads and the memory limit, load plugins, run
+    the cell (on the device named in ``prov``). Never raises: a broken plugin becomes the
+    cell's failure."""
     try:
         if threads:
             torch.set_num_threads(threads)
+        if memory_limit and prov.get("device", "cpu") == "cpu":
+            limit_memory(memory_limit)
         from boltzbench.registry import load_plugin
 
         for plugin in plugins:
@@ -110,18 +199,24 @@ def run_in_this_process(
         return record, None
 
 
-def _child(cell: Cell, plugins: list[str], threads: int, prov: dict, conn) -> None:
+def _child(
+    cell: Cell, plugins: list[str], threads: int, prov: dict, memory_limit: int | None, conn
+) -> None:
     """Entry point of a cell's process (local executor): send (record, samples) back."""
-    conn.send(run_in_this_process(cell, plugins, threads, prov))
+    conn.send(run_in_this_process(cell, plugins, threads, prov, memory_limit))
     conn.close()
 
 
 def write_result(out_dir: Path, cell: Cell, record: dict[str, Any], samples: Any) -> None:
-    """Store a finished cell: its samples (if any), then its record, each atomically; the
-    record is written last, so a record on disk always has its samples."""
+    """Store a finished cell: its samples (if any), then its record, each atomically and
+    with their checksums in the record; the record is written last, so a record on disk
+    always has its samples."""
     if samples is not None:
-        atomic_write_npy(Path(out_dir) / "samples" / f"{cell.cell_id}.npy", samples)
+        data = npy_bytes(samples)
+        atomic_write_bytes(Path(out_dir) / "samples" / f"{cell.cell_id}.npy", data)
         record["samples_file"] = f"samples/{cell.cell_id}.npy"
+        record["samples_sha256"] = hashlib.sha256(data).hexdigest()
+    record["checksum"] = record_checksum(record)
     atomic_write_json(Path(out_dir) / "cells" / f"{cell.cell_id}.json", record)
 
 
@@ -153,6 +248,7 @@ def run_cells(
     device: str = "cpu",
     executor: str = "local",
     scheduler: str | None = None,
+    memory_limit: int | None = None,
 ) -> RunSummary:
     """Run ``cells`` (already resolved) into ``out_dir``.
 
@@ -166,6 +262,12 @@ def run_cells(
         device: torch device the cells' methods and metrics run on (``cpu``, ``cuda``).
         executor: ``local`` (processes on this machine) or ``dask`` (a Dask distributed
             cluster at ``scheduler``; see :mod:`boltzbench.dask_executor`).
+        memory_limit: bytes of address space a cell's process may add (CPU runs, Linux);
+            past it allocations fail and the cell's status is ``out_of_memory``.
+
+    A record that cannot be trusted (truncated, edited, of another schema, its samples
+    missing or altered) is reported and its cell recomputed. Another run working in the
+    same folder is waited for, cell by cell: each cell is computed once.
     """
     from tqdm import tqdm
 
@@ -176,9 +278,21 @@ def run_cells(
     cells = list(cells)
     summary = RunSummary(total=len(cells))
     todo: deque[Cell] = deque()
+
+    def finished(cell: Cell, report: bool) -> bool:
+        """Whether the cell has a sound record that this run keeps."""
+        if force:
+            return False
+        record, problem = read_record(cells_dir / f"{cell.cell_id}.json", verify_samples=True)
+        if problem and report:
+            print(
+                f"boltzbench: cell {cell.cell_id}: record {problem}; recomputing it",
+                file=sys.stderr,
+            )
+        return record is not None and not (retry_failed and record["status"] != "ok")
+
     for cell in cells:
-        record = None if force else load_record(cells_dir / f"{cell.cell_id}.json")
-        if record is not None and not (retry_failed and record["status"] != "ok"):
+        if finished(cell, report=True):
             summary.skipped += 1
         else:
             todo.append(cell)
@@ -186,7 +300,6 @@ def run_cells(
     threads = max(1, (os.cpu_count() or 1) // jobs)
     prov = provenance(device)
     plugins = list(plugins)
-    ctx = _context()
     bar = tqdm(
         total=len(cells),
         initial=summary.skipped,
@@ -196,7 +309,6 @@ def run_cells(
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    active: dict[Any, tuple[Any, Any, Cell, float]] = {}
 
     def done(cell: Cell, record: dict) -> None:
         summary.ran += 1
@@ -210,37 +322,98 @@ def run_cells(
         bar.update(1)
         bar.set_postfix(failed=len(summary.failed))
 
-    def finish(cell: Cell, record: dict, samples, start: float) -> None:
-        record["runner_seconds"] = time.monotonic() - start
-        write_result(out_dir, cell, record, samples)
-        done(cell, record)
+    def skipped_meanwhile() -> None:  # another run finished the cell while we waited
+        summary.skipped += 1
+        bar.update(1)
 
     if executor == "dask":
         from boltzbench.dask_executor import run_on_dask
 
         try:
-            run_on_dask(list(todo), out_dir, scheduler, timeout, plugins, prov, done)
+            run_on_dask(
+                list(todo),
+                out_dir,
+                scheduler,
+                timeout,
+                plugins,
+                prov,
+                memory_limit,
+                done,
+                force,
+                skipped_meanwhile,
+            )
         finally:
             bar.close()
         return summary
     if executor != "local":
         raise ValueError(f"unknown executor {executor!r}; known: dask, local")
     try:
-        while todo or active:
+        _run_local(
+            todo,
+            out_dir,
+            jobs,
+            timeout,
+            threads,
+            plugins,
+            prov,
+            memory_limit,
+            done,
+            lambda cell: finished(cell, report=False),
+            skipped_meanwhile,
+        )
+    finally:
+        bar.close()
+    return summary
+
+
+def _run_local(
+    todo, out_dir, jobs, timeout, threads, plugins, prov, memory_limit, done, finished, skip
+) -> None:
+    """The local executor: up to ``jobs`` cell processes at a time, each holding its
+    cell's lock; a cell locked by another run waits at the back of the queue."""
+    ctx = _context()
+    active: dict[Any, tuple[Any, Cell, float, Any]] = {}
+    waiting: deque[Cell] = deque()
+
+    def finish(cell: Cell, record: dict, samples, start: float, lock) -> None:
+        record["runner_seconds"] = time.monotonic() - start
+        write_result(out_dir, cell, record, samples)
+        lock.__exit__(None, None, None)
+        done(cell, record)
+
+    try:
+        while todo or active or waiting:
             while todo and len(active) < jobs:
                 cell = todo.popleft()
+                lock = cell_lock(out_dir, cell.cell_id)
+                if not lock.__enter__():
+                    lock.__exit__(None, None, None)
+                    waiting.append(cell)
+                    continue
+                if finished(cell):  # another run computed it before we got the lock
+                    lock.__exit__(None, None, None)
+                    skip()
+                    continue
                 parent_conn, child_conn = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
-                    target=_child, args=(cell, plugins, threads, prov, child_conn), daemon=True
+                    target=_child,
+                    args=(cell, plugins, threads, prov, memory_limit, child_conn),
+                    daemon=True,
                 )
                 proc.start()
                 child_conn.close()
-                active[parent_conn] = (proc, parent_conn, cell, time.monotonic())
+                active[parent_conn] = (proc, cell, time.monotonic(), lock)
+            if not active:
+                if waiting:  # only cells another run is computing: wait for it
+                    time.sleep(0.5)
+                    todo.extend(waiting)
+                    waiting.clear()
+                continue
             now = time.monotonic()
-            next_deadline = min(start + timeout for (_, _, _, start) in active.values())
-            ready = wait(list(active), timeout=max(0.0, next_deadline - now))
+            next_deadline = min(start + timeout for (_, _, start, _) in active.values())
+            ready = wait(list(active), timeout=max(0.0, min(next_deadline - now, 1.0)))
             for conn in ready:
-                proc, _, cell, start = active.pop(conn)
+                proc, cell, start, lock = active.pop(conn)
                 try:
                     record, samples = conn.recv()
                 except (EOFError, OSError):
@@ -253,9 +426,9 @@ def run_cells(
                 proc.join(30)
                 if proc.is_alive():
                     proc.kill()
-                finish(cell, record, samples, start)
+                finish(cell, record, samples, start, lock)
             now = time.monotonic()
-            for conn, (proc, _, cell, start) in list(active.items()):
+            for conn, (proc, cell, start, lock) in list(active.items()):
                 if now - start >= timeout:
                     proc.kill()
                     proc.join()
@@ -265,10 +438,13 @@ def run_cells(
                         cell, prov, "timeout", f"cell exceeded its time limit of {timeout:g} s"
                     )
                     record["wall_seconds"] = now - start
-                    finish(cell, record, None, start)
+                    finish(cell, record, None, start, lock)
+            if waiting and len(active) < jobs:
+                todo.extend(waiting)
+                waiting.clear()
     finally:
-        for proc, conn, _, _ in active.values():
+        for proc, _, _, lock in active.values():
             proc.kill()
+            lock.__exit__(None, None, None)
+        for conn in active:
             conn.close()
-        bar.close()
-    return summary

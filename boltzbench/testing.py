@@ -8,6 +8,7 @@ so it can be wrapped in a :class:`boltzbench.counter.Counter` and handed to any 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -62,3 +63,144 @@ def check_score_is_minus_energy_gradient(target, x: torch.Tensor) -> None:
     if not torch.allclose(score, -grad, rtol=1e-6, atol=1e-8):
         worst = float((score + grad).abs().max())
         raise AssertionError(f"score differs from −∇E by up to {worst:.3g}")
+
+
+# --------------------------------------------------------------------------------------
+# Conformance kit for plugin authors: pytest-ready checks of a method and of a target.
+
+
+class TargetCheckError(ValueError):
+    """A target's energy or score is not finite where it should be."""
+
+
+def check_target(target: Any, n: int = 256, seed: int = 0) -> None:
+    """Probe ``target`` at n points of its broad initial distribution N(0, init_std² I):
+    energies must have shape [n] and be finite or +inf (a hard wall), scores shape [n, d]
+    and finite wherever the energy is. Raises :class:`TargetCheckError` with a one-line
+    reason naming the first bad point."""
+    name = getattr(target, "name", type(target).__name__)
+    g = torch.Generator().manual_seed(seed)
+    x = float(getattr(target, "init_std", 1.0)) * torch.randn(n, int(target.dim), generator=g)
+    e = target.energy(x)
+    if tuple(e.shape) != (n,):
+        raise TargetCheckError(
+            f"target {name!r}: energy returned shape {tuple(e.shape)}, expected ({n},)"
+        )
+    bad = torch.isnan(e) | (e == -math.inf)
+    finite = torch.isfinite(e)
+    s = target.score(x)
+    if tuple(s.shape) != tuple(x.shape):
+        raise TargetCheckError(
+            f"target {name!r}: score returned shape {tuple(s.shape)}, expected {tuple(x.shape)}"
+        )
+    bad_score = finite & ~torch.isfinite(s).all(1)
+    for what, mask in (("energy", bad), ("score", bad_score)):
+        if mask.any():
+            i = int(mask.nonzero()[0])
+            point = ", ".join(f"{v:.3g}" for v in x[i, :4].tolist())
+            more = ", ..." if x.shape[1] > 4 else ""
+            raise TargetCheckError(
+                f"target {name!r}: {what} is NaN or -inf at {int(mask.sum())} of {n} probe "
+                f"points from N(0, init_std² I), e.g. x = [{point}{more}]"
+            )
+
+
+#: what :func:`check_method` checks, in order
+CONFORMANCE_CHECKS: tuple[str, ...] = (
+    "shapes_and_dtype",
+    "budget",
+    "counting",
+    "determinism",
+    "seeding",
+)
+
+
+def _fit_and_sample(
+    method: str, params: dict[str, Any], target: str, seed: int, n: int, budget: int | None
+) -> tuple[Any, Any, BaseException | None]:
+    """Run a method as a cell would (sealed, counted, both phases): (samples, counter,
+    the exception it raised or None)."""
+    from boltzbench.counter import Counter, charging
+    from boltzbench.guard import sealed
+    from boltzbench.protocols import build_method
+    from boltzbench.registry import METHODS, TARGETS
+
+    instance, _ = build_method(METHODS.get(method), dict(params))
+    counter = Counter(TARGETS.get(target)(), budget=budget, n_samples=n)
+    try:
+        with sealed():
+            with charging(counter, "train"):
+                instance.fit(counter, seed=seed)
+            with charging(counter, "sample"):
+                return instance.sample(n), counter, None
+    except Exception as exc:  # reported by the check it breaks
+        return None, counter, exc
+
+
+def check_method(
+    method: str,
+    *,
+    params: dict[str, Any] | None = None,
+    target: str = "gmm4",
+    n: int = 256,
+    budget: int | None = 50_000,
+    seed: int = 0,
+    checks: tuple[str, ...] = CONFORMANCE_CHECKS,
+) -> None:
+    """The plugin conformance kit: run the registered ``method`` (with config overrides
+    ``params``) on ``target`` as the runner would, and assert what the suite relies on.
+
+    - ``shapes_and_dtype``: ``sample(n)`` returns a floating tensor [n, d], all finite.
+    - ``budget``: it completes under ``budget`` evaluations (energy values + gradients +
+      HVPs) without the counter stopping it: it sizes its work to ``counter.remaining``.
+    - ``counting``: it evaluates the energy, only through the counter (no evaluation
+      bypassed it, no shut route was tried: see :mod:`boltzbench.guard`).
+    - ``determinism``: the same seed gives bit-identical samples and counts.
+    - ``seeding``: another seed gives other samples.
+
+    Raises AssertionError naming the first check that fails. Use it in a plugin's tests::
+
+        from boltzbench.testing import check_method
+
+        def test_my_sampler_conforms():
+            check_method("my_sampler", params={"steps": 50})
+    """
+    from boltzbench.cells import InvalidSamples, validate_samples
+    from boltzbench.counter import BudgetExceeded
+    from boltzbench.guard import SealedError
+
+    params = params or {}
+    unknown = [c for c in checks if c not in CONFORMANCE_CHECKS]
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; known: {', '.join(CONFORMANCE_CHECKS)}")
+    samples, counter, error = _fit_and_sample(method, params, target, seed, n, budget)
+    where = f"{method} on {target} (seed {seed}, budget {budget})"
+    if "budget" in checks and isinstance(error, BudgetExceeded):
+        raise AssertionError(f"budget: {where} ran past its budget: {error}")
+    if "counting" in checks and isinstance(error, SealedError):
+        raise AssertionError(f"counting: {where} reached around the counter: {error}")
+    if error is not None:
+        raise AssertionError(f"{where} raised {type(error).__name__}: {error}") from error
+    if "shapes_and_dtype" in checks:
+        try:
+            validate_samples(samples, n, counter.dim)
+        except InvalidSamples as exc:
+            raise AssertionError(f"shapes_and_dtype: {where}: {exc}") from None
+    if "counting" in checks:
+        if counter.used == 0:
+            raise AssertionError(f"counting: {where} never evaluated the energy")
+        bypassed = counter.uncounted()
+        if bypassed:
+            raise AssertionError(f"counting: {where}: evaluations bypassed the counter: {bypassed}")
+    if "determinism" in checks:
+        again, counter2, error2 = _fit_and_sample(method, params, target, seed, n, budget)
+        if error2 is not None or not torch.equal(samples, again):
+            raise AssertionError(f"determinism: {where} gave other samples on a second run")
+        if counter2.counts != counter.counts:
+            raise AssertionError(
+                f"determinism: {where} counted {counter2.counts} then {counter.counts}"
+            )
+    if "seeding" in checks:
+        other, _, error3 = _fit_and_sample(method, params, target, seed + 1, n, budget)
+        if error3 is None and torch.equal(samples, other):
+            raise AssertionError(f"seeding: {where} gave the same samples for seed {seed + 1}")

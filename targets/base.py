@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from boltzbench.targets.reference import Reference, get_reference
 
+from boltzbench.guard import check
 from boltzbench.protocols import MetricSpec
 
 
@@ -33,6 +34,11 @@ class BaseTarget:
     metric_spec: MetricSpec = MetricSpec()
     reference_version: int = 1
     mode_masses: tuple[float, ...] | None = None  # exact mass per mode, with mode_of()
+
+    def __new__(cls, *args, **kwargs):
+        # a method must not build its own, uncounted copy of a target (boltzbench.guard)
+        check(f"building a {cls.__name__} target")
+        return super().__new__(cls)
 
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Energy E(x) in kT for x of shape [n, d]; returns [n]."""

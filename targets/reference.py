@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from boltzbench.guard import check
 from boltzbench.io import atomic_write_json, atomic_write_npy, cache_dir
 
 
@@ -40,7 +41,9 @@ def _sha256(array: np.ndarray) -> str:
 
 
 def get_reference(target: Any) -> Reference:
-    """The target's frozen reference set, from the cache or freshly generated."""
+    """The target's frozen reference set, from the cache or freshly generated. Not
+    available while a method runs (:mod:`boltzbench.guard`)."""
+    check(f"the reference set of {target.name!r}")
     spec = target.metric_spec
     key = f"{target.name}-v{target.reference_version}-n{spec.n_reference}-s{spec.reference_seed}"
     folder = cache_dir() / "references"

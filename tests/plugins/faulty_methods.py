@@ -80,3 +80,137 @@ class Estimates(_Base):
 
     def diagnostics(self):
         return {"log_z": 1.25, "elbo": -0.5, "ess_fraction": 0.3}
+
+
+@boltzbench.register_method("test_wrong_dtype")
+class WrongDtype(_Base):
+    def sample(self, n):
+        return torch.zeros(n, self.target.dim, dtype=torch.int64)
+
+
+@boltzbench.register_method("test_inf")
+class Infs(_Base):
+    def sample(self, n):
+        x = super().sample(n)
+        x[0, 1] = float("inf")
+        return x
+
+
+@boltzbench.register_method("test_oom")
+class Hog(_Base):
+    """Allocates 64 MiB blocks (touching them) until memory runs out."""
+
+    def fit(self, target, *, seed):
+        blocks = []
+        while True:
+            blocks.append(torch.ones(8 * 2**20, dtype=torch.float64))
+
+
+@boltzbench.register_method("test_peeks_registry")
+class PeeksRegistry(_Base):
+    """Builds its own copy of the target from the registry (uncounted)."""
+
+    def fit(self, target, *, seed):
+        from boltzbench.registry import TARGETS
+
+        self.raw = TARGETS.get(target.name)()
+
+
+@boltzbench.register_method("test_builds_target")
+class BuildsTarget(_Base):
+    """Imports the target class and builds it (uncounted)."""
+
+    def fit(self, target, *, seed):
+        from boltzbench.targets.gmm import GMM4
+
+        self.raw = GMM4()
+
+
+@boltzbench.register_method("test_digs_raw_target")
+class DigsRawTarget(_Base):
+    """Fishes the raw target out of the counter module's private mapping."""
+
+    def fit(self, target, *, seed):
+        super().fit(target, seed=seed)
+        from boltzbench.counter import _RAW
+
+        _RAW[target].energy(torch.zeros(10, target.dim))
+
+
+@boltzbench.register_method("test_hooks")
+class Hooks(_Base):
+    """Watches every torch operation while it calls the counted energy: what it sees of
+    the target's internals goes into its diagnostics (1 if it saw logsumexp)."""
+
+    def fit(self, target, *, seed):
+        from torch.overrides import TorchFunctionMode
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        seen = self.seen = set()
+
+        class Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                seen.add(getattr(func, "__name__", str(func)))
+                return func(*args, **(kwargs or {}))
+
+        class Dispatch(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                seen.add(str(func))
+                return func(*args, **(kwargs or {}))
+
+        super().fit(target, seed=seed)
+        x = torch.randn(50, target.dim, generator=self.gen)
+        with Functions(), Dispatch():
+            target.energy(x)
+            target.score(x)
+
+    def diagnostics(self):
+        return {"saw_internals": float(any("logsumexp" in s for s in self.seen))}
+
+
+@dataclass
+class SleepyConfig:
+    seconds: float = 0.5
+
+
+@boltzbench.register_method("test_sleepy")
+class Sleepy(_Base):
+    """Valid samples after a pause in fit; appends a line per fit to $BOLTZBENCH_TEST_LOG
+    (to count how often each cell was computed)."""
+
+    Config = SleepyConfig
+
+    def __init__(self, config):
+        self.config = config
+
+    def fit(self, target, *, seed):
+        import os
+
+        super().fit(target, seed=seed)
+        target.energy(torch.zeros(4, target.dim))
+        time.sleep(self.config.seconds)
+        log = os.environ.get("BOLTZBENCH_TEST_LOG")
+        if log:
+            with open(log, "a") as fh:
+                fh.write(f"{target.name} {seed} {os.getpid()}\n")
+
+
+@boltzbench.register_method("test_global_rng")
+class GlobalRNG(_Base):
+    """Draws from an unseeded stream: different samples every run."""
+
+    def fit(self, target, *, seed):
+        import random
+
+        super().fit(target, seed=seed)
+        target.energy(torch.zeros(4, target.dim))
+        self.gen = torch.Generator().manual_seed(random.SystemRandom().randrange(2**31))
+
+
+@boltzbench.register_method("test_ignores_seed")
+class IgnoresSeed(_Base):
+    """The same samples whatever the seed."""
+
+    def fit(self, target, *, seed):
+        super().fit(target, seed=0)
+        target.energy(torch.zeros(4, target.dim))

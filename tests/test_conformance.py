@@ -1,0 +1,65 @@
+"""Every built-in method passes the plugin conformance kit (boltzbench.testing), and the
+kit catches the faults it is meant to catch."""
+
+import pytest
+from cli_helpers import PLUGINS
+
+from boltzbench.registry import METHODS, load_plugin
+from boltzbench.testing import check_method
+
+#: small configurations, so that each check runs in seconds
+SMALL = {
+    "drifting": {"batch_size": 256},
+    "drifting_force": {"batch_size": 256},
+    "pita": {
+        "n_temps": 3,
+        "data_chains": 20,
+        "data_warmup": 20,
+        "data_size": 100,
+        "buffer_size": 100,
+        "train_steps": 5,
+        "batch_size": 64,
+        "anneal_steps": 20,
+    },
+}
+
+
+def test_every_builtin_method_is_checked():
+    builtin = {n for n in METHODS.names() if not n.startswith("test_")}
+    assert builtin == {
+        "drifting",
+        "drifting_force",
+        "hmc",
+        "mala",
+        "osds",
+        "pita",
+        "pt",
+        "smc",
+        "ula",
+    }
+
+
+@pytest.mark.parametrize(
+    "method", ["drifting", "drifting_force", "hmc", "mala", "osds", "pita", "pt", "smc", "ula"]
+)
+def test_builtin_methods_conform(method):
+    check_method(method, params=SMALL.get(method), budget=50_000)
+
+
+@pytest.mark.parametrize(
+    "method, check",
+    [
+        ("test_wrong_shape", "shapes_and_dtype"),
+        ("test_nan", "shapes_and_dtype"),
+        ("test_greedy", "budget"),
+        ("test_noise", "counting"),  # never evaluates the energy
+        ("test_digs_raw_target", "counting"),
+        ("test_peeks_registry", "counting"),
+        ("test_global_rng", "determinism"),
+        ("test_ignores_seed", "seeding"),
+    ],
+)
+def test_the_kit_names_what_a_faulty_method_breaks(method, check):
+    load_plugin(str(PLUGINS / "faulty_methods.py"))
+    with pytest.raises(AssertionError, match=rf"^{check}: "):
+        check_method(method, budget=1000)
