@@ -60,9 +60,9 @@ def main(argv: list[str]) -> int:
     from boltzbench.runner import run_in_this_process
 
     job, result = argv
-    cell, plugins, threads, prov = pickle.loads(Path(job).read_bytes())
+    cell, plugins, threads, prov, memory_limit = pickle.loads(Path(job).read_bytes())
     atomic_write_bytes(
-        Path(result), pickle.dumps(run_in_this_process(cell, plugins, threads, prov))
+        Path(result), pickle.dumps(run_in_this_process(cell, plugins, threads, prov, memory_limit))
     )
     return 0
 

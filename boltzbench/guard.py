@@ -32,17 +32,6 @@ def sealed() -> Iterator[None]:
         _SEALED[0] = previous
 
 
-@contextmanager
-def unsealed() -> Iterator[None]:
-    """Open them again inside a sealed block (for the suite's own code only)."""
-    previous = _SEALED[0]
-    _SEALED[0] = False
-    try:
-        yield
-    finally:
-        _SEALED[0] = previous
-
-
 def check(what: str) -> None:
     """Raise :class:`SealedError` if a method is running."""
     if _SEALED[0]:

@@ -263,7 +263,7 @@ def test_the_same_command_twice_gives_bit_identical_metrics(tmp_path):
     args = [
         "run",
         "--methods",
-        "mala,hmc,drifting,osds,smc",
+        "mala,drifting,osds",
         "--targets",
         "gmm4",
         "--seeds",
