@@ -34,6 +34,7 @@ EXPECTED = {
     "test_greedy": "budget_exceeded",
     "test_peeks_registry": "sealed",
     "test_builds_target": "sealed",
+    "test_reads_reference": "sealed",
     "test_digs_raw_target": "uncounted_evals",
     "test_hooks": "ok",
 }
@@ -49,6 +50,7 @@ REASON = {
     "test_greedy": "would exceed the budget of 1000",
     "test_peeks_registry": "looking up target 'gmm4' in the registry is shut",
     "test_builds_target": "building a GMM4 target is shut",
+    "test_reads_reference": "the reference set of 'gmm4' is shut",
     "test_digs_raw_target": "evaluations bypassed the counter: 10 energy",
 }
 

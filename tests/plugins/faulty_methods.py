@@ -214,3 +214,13 @@ class IgnoresSeed(_Base):
     def fit(self, target, *, seed):
         super().fit(target, seed=0)
         target.energy(torch.zeros(4, target.dim))
+
+
+@boltzbench.register_method("test_reads_reference")
+class ReadsReference(_Base):
+    """Asks for the target's frozen reference set."""
+
+    def fit(self, target, *, seed):
+        from boltzbench.targets.reference import get_reference
+
+        self.reference = get_reference(target)
