@@ -22,8 +22,8 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -367,31 +367,41 @@ def run_cells(
 
 
 def _run_local(
-    todo, out_dir, jobs, timeout, threads, plugins, prov, memory_limit, done, finished, skip
+    todo: deque[Cell],
+    out_dir: Path,
+    jobs: int,
+    timeout: float,
+    threads: int,
+    plugins: list[str],
+    prov: dict[str, Any],
+    memory_limit: int | None,
+    done: Callable[[Cell, dict], None],
+    finished: Callable[[Cell], bool],
+    skip: Callable[[], None],
 ) -> None:
     """The local executor: up to ``jobs`` cell processes at a time, each holding its
     cell's lock; a cell locked by another run waits at the back of the queue."""
     ctx = _context()
-    active: dict[Any, tuple[Any, Cell, float, Any]] = {}
+    active: dict[Any, tuple[Any, Cell, float, ExitStack]] = {}
     waiting: deque[Cell] = deque()
 
-    def finish(cell: Cell, record: dict, samples, start: float, lock) -> None:
+    def finish(cell: Cell, record: dict, samples, start: float, lock: ExitStack) -> None:
         record["runner_seconds"] = time.monotonic() - start
         write_result(out_dir, cell, record, samples)
-        lock.__exit__(None, None, None)
+        lock.close()
         done(cell, record)
 
     try:
         while todo or active or waiting:
             while todo and len(active) < jobs:
                 cell = todo.popleft()
-                lock = cell_lock(out_dir, cell.cell_id)
-                if not lock.__enter__():
-                    lock.__exit__(None, None, None)
+                lock = ExitStack()
+                if not lock.enter_context(cell_lock(out_dir, cell.cell_id)):
+                    lock.close()
                     waiting.append(cell)
                     continue
                 if finished(cell):  # another run computed it before we got the lock
-                    lock.__exit__(None, None, None)
+                    lock.close()
                     skip()
                     continue
                 parent_conn, child_conn = ctx.Pipe(duplex=False)
@@ -445,6 +455,6 @@ def _run_local(
     finally:
         for proc, _, _, lock in active.values():
             proc.kill()
-            lock.__exit__(None, None, None)
+            lock.close()
         for conn in active:
             conn.close()
