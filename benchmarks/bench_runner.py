@@ -13,11 +13,12 @@ time, as a share of the whole run:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from boltzbench.runner import load_record
 
 PLUGIN = str(Path(__file__).resolve().with_name("trivial_method.py"))
 
@@ -53,7 +54,7 @@ def overhead_of(out_dir: Path) -> dict[str, float]:
     total = overhead = 0.0
     cells = 0
     for path in Path(out_dir, "cells").glob("*.json"):
-        record = json.loads(path.read_text())
+        record = load_record(path) or {}
         runner, wall = record.get("runner_seconds"), record.get("wall_seconds")
         if runner is None or wall is None:
             continue

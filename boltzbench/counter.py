@@ -8,9 +8,11 @@ call that would cross it raises :class:`BudgetExceeded` *before* anything is eva
 
 Isolation: the raw target is not an attribute of the counter. It lives in a module-private
 weak mapping, and the counter's outputs are detached from autograd, so that a method cannot
-obtain uncounted gradients by back-propagating through a counted energy. This closes the
-obvious routes; in-process Python cannot be made tamper-proof (a plugin could still import
-this module's private names), so plugins are trusted not to do that.
+obtain uncounted gradients by back-propagating through a counted energy. The mapping holds
+the target behind a tally of every row it evaluates, so evaluations through it that bypass
+the counter show in :meth:`Counter.uncounted`. In-process Python cannot be made
+tamper-proof (a plugin could still unwrap the tally), so plugins are trusted not to do
+that (see the README's trusted-plugin note).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import _disable_current_modes, _get_current_dispatch_mode
 
 PHASES: tuple[str, ...] = ("train", "sample")
 
@@ -198,7 +200,7 @@ class Counter:
         if tuple(v.shape) != tuple(x.shape):
             raise ValueError(f"v must have the shape of x, {tuple(x.shape)}; got {tuple(v.shape)}")
         self._charge(0, 0, n)
-        return _on_target(partial(_hvp, _RAW[self]), x, v)
+        return _on_target(_RAW[self].hvp, x, v)
 
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
         """Full Hessians ∇²E(x_i), shape [n, d, d], as d Hessian-vector products per row;
@@ -209,7 +211,7 @@ class Counter:
 
         def columns(x: torch.Tensor) -> torch.Tensor:
             eye = torch.eye(self.dim, dtype=x.dtype)
-            return torch.stack([_hvp(raw, x, eye[k].expand(n, -1)) for k in range(self.dim)], 2)
+            return torch.stack([raw.hvp(x, eye[k].expand(n, -1)) for k in range(self.dim)], 2)
 
         return _on_target(columns, x)
 
@@ -279,8 +281,6 @@ def _on_target(fn: Callable, *tensors: torch.Tensor) -> Any:
 
 def _no_dispatch_modes():
     """Pop the active torch dispatch modes for the block (nothing to do without any)."""
-    from torch.utils._python_dispatch import _disable_current_modes, _get_current_dispatch_mode
-
     if _get_current_dispatch_mode() is None:
         return nullcontext()
     return _disable_current_modes()

@@ -93,9 +93,10 @@ def load_runs(out_dir: Path) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     metric_cols = metric_columns(df)
     floor_cols = [f"{m}_floor" for m in metric_cols if f"{m}_floor" in df]
-    floor_cols += [f"{m}_estimator" for m in metric_cols if f"{m}_estimator" in df]
+    estimator_cols = [f"{m}_estimator" for m in metric_cols if f"{m}_estimator" in df]
     diag_cols = sorted(c for c in df.columns if c.startswith("diag_"))
-    order = BASE_COLUMNS + metric_cols + floor_cols + diag_cols + PROVENANCE_COLUMNS
+    order = BASE_COLUMNS + metric_cols + floor_cols + estimator_cols + diag_cols
+    order += PROVENANCE_COLUMNS
     order += [c for c in df.columns if c not in order]
     df = df.reindex(columns=order)
     return df.sort_values(["target", "method", "seed"], kind="stable").reset_index(drop=True)

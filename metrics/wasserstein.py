@@ -118,7 +118,7 @@ def w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
 
     Exact W2 costs O(n² d) memory-bound set-up and a network simplex of roughly cubic
     cost: measured on 2 cores, n = 2000 per side takes 0.6 s (d = 2) to 0.9 s (d = 39)
-    with a 32 MB cost matrix; n = 4000 takes 3–5 s and 128 MB. Above ``w2_max_n``
+    with a 32 MB cost matrix (``benchmarks/bench_metrics.py``). Above ``w2_max_n``
     (default 2000) the metric falls back to the first ``w2_max_n`` points of each set, and
     the row's ``w2_estimator`` says so.
     """
