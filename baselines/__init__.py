@@ -1,33 +1,16 @@
-"""Baselines: MCMC/Langevin samplers (and, later, annealed and distilled diffusion samplers).
+"""Baselines: the reference points the methods under study are compared with.
 
 Built-in: ``ula``, ``mala``, ``hmc``, ``pt`` (parallel tempering), ``smc`` (adaptive
-tempering SMC with a log Z estimate), ``pita`` (progressive inference-time annealing of
-diffusion models) and ``osds`` (self-distilled one-step diffusion sampler); shared
-machinery in :mod:`.mcmc`.
+tempering SMC with a log Z estimate), ``nuts``, ``pita`` (progressive inference-time
+annealing of diffusion models) and ``osds`` (self-distilled one-step diffusion sampler);
+shared machinery in :mod:`.mcmc`, :mod:`.weights` and :mod:`.diagnostics`.
+
+Every module of this package is imported (and so registers its methods) when the package
+is: adding a baseline is one file plus its suite entry.
 """
 
-from boltzbench.baselines import hmc, mala, osds, pita, pt, smc, ula  # noqa: F401
-from boltzbench.baselines.hmc import HMC, HMCConfig
-from boltzbench.baselines.mala import MALA, MALAConfig
-from boltzbench.baselines.osds import OSDS, OSDSConfig
-from boltzbench.baselines.pita import PITA, PITAConfig
-from boltzbench.baselines.pt import ParallelTempering, PTConfig
-from boltzbench.baselines.smc import SMC, SMCConfig
-from boltzbench.baselines.ula import ULA, ULAConfig
+import importlib
+import pkgutil
 
-__all__ = [
-    "HMC",
-    "HMCConfig",
-    "MALA",
-    "MALAConfig",
-    "OSDS",
-    "OSDSConfig",
-    "PITA",
-    "PITAConfig",
-    "PTConfig",
-    "ParallelTempering",
-    "SMC",
-    "SMCConfig",
-    "ULA",
-    "ULAConfig",
-]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

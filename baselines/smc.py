@@ -9,7 +9,7 @@ import torch
 from boltzbench.baselines.mcmc import initial_points
 from boltzbench.baselines.weights import ess, systematic_resample
 
-from boltzbench.budget import affordable
+from boltzbench.budget import affordable, unit_cost
 from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 from boltzbench.rng import generator
@@ -108,7 +108,7 @@ class SMC:
             lp0, _ = self._log_p0(x)
             delta = (e + lp0).double()  # E(x) − E₀(x), with E₀ = −log p₀
             new_beta = next_beta(delta, beta, c.ess_threshold * m)
-            sweep = m * (1 + getattr(self.target, "grad_cost", 1.0))  # one MALA move each
+            sweep = unit_cost(self.target, grad=m)  # one MALA move each (energy and score)
             if affordable(self.target, sweep) < c.n_moves:
                 new_beta = 1.0  # the budget is spent: reweight straight to the target
             log_w = -(new_beta - beta) * torch.where(torch.isfinite(delta), delta, torch.inf)

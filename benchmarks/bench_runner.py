@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from boltzbench.runner import load_record
+from boltzbench.records import load_record
 
 PLUGIN = str(Path(__file__).resolve().with_name("trivial_method.py"))
 

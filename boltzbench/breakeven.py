@@ -1,14 +1,15 @@
 """Break-even sample counts: after how many samples does an amortized sampler's training
 cost pay for itself against MCMC at equal quality?
 
-For an amortized method A on a target: q = its mean MMD² over seeds, T = its mean training
+For an amortized method A on a target: q = its mean over seeds of the target's primary
+metric (lower is better), T = its mean training
 evaluations, s = its mean sampling evaluations per sample. For an MCMC method M (one with
 production snapshots): c_M = the evaluations M has spent (warm-up included) when its
-seed-averaged MMD² curve, over its production snapshots, first reaches q, divided by the
+seed-averaged curve of that metric, over its production snapshots, first reaches q, divided by the
 number of draws it has then. Drawing n samples then costs T + n s with A and n c_M with M,
 so A is cheaper beyond n* = T / (c_M − s); n* is infinite when c_M ≤ s, and undefined
-(NaN, "M never reached q") when M's curve never gets to q. Evaluations are energy values
-plus gradients plus Hessian-vector products.
+(NaN, "M never reached q") when M's curve never gets to q. "Evaluations" here are budget
+units under the cells' cost model (``cost_train``, ``cost_sample``, the curves' ``cost``).
 
 Throughput in wall-clock terms sits beside it: ``samples_per_second`` is A's mean
 n / sample_seconds; ``mcmc_samples_per_second`` is what M delivers at A's quality,
@@ -24,12 +25,14 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.registry import METHODS, UnknownNameError
+from boltzbench.tables import primary_metrics
 
 COLUMNS = [
     "target",
     "method",
     "mcmc",
-    "quality_mmd",
+    "metric",
+    "quality",
     "train_evals",
     "sample_evals_per_sample",
     "mcmc_evals_per_sample",
@@ -50,32 +53,34 @@ def is_amortized(registry_name: str) -> bool:
 
 def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """One row per (target, amortized method, MCMC method); see the module docstring."""
-    if runs.empty or curves.empty or "mmd" not in runs or "mmd" not in curves:
+    if runs.empty or curves.empty:
         return pd.DataFrame(columns=COLUMNS)
+    primary = primary_metrics(runs)
     ok = runs[runs["status"] == "ok"].copy()
-    train_cols = [c for c in ok if c.endswith("_train") and "evals" in c]
-    sample_cols = [c for c in ok if c.endswith("_sample") and "evals" in c]
-    ok["train_evals"] = ok[train_cols].fillna(0).sum(axis=1)
-    ok["sample_evals"] = ok[sample_cols].fillna(0).sum(axis=1)
+    ok["train_evals"] = pd.to_numeric(ok["cost_train"], errors="coerce").fillna(0)
+    ok["sample_evals"] = pd.to_numeric(ok["cost_sample"], errors="coerce").fillna(0)
     seconds = ok["train_seconds"].fillna(0) + ok["sample_seconds"].fillna(0)
     ok["seconds_per_eval"] = seconds / (ok["train_evals"] + ok["sample_evals"]).replace(0, np.nan)
     ok["throughput"] = ok["n_samples"] / ok["sample_seconds"].replace(0, np.nan)
     production = curves[curves["phase"] == "sample"]
     rows = []
     for target, sub in ok.groupby("target", sort=True):
+        metric = primary.get(target)
+        if metric not in sub or metric not in production:
+            continue
         amortized = sub[sub["registry_name"].map(is_amortized)]
         mcmc_curves = production[
             (production["target"] == target) & ~production["method"].isin(set(amortized["method"]))
         ]
         for method, group in amortized.groupby("method", sort=True):
-            q = float(group["mmd"].mean())
+            q = float(pd.to_numeric(group[metric], errors="coerce").mean())
             t = float(group["train_evals"].mean())
             s = float((group["sample_evals"] / group["n_samples"]).mean())
             rate = float(group["throughput"].mean())
             for mcmc, curve in mcmc_curves.groupby("method", sort=True):
                 t_m = float(sub.loc[sub["method"] == mcmc, "seconds_per_eval"].mean())
-                mean = curve.groupby("evals").agg(mmd=("mmd", "mean"), n=("n", "mean"))
-                reached = mean[mean["mmd"] <= q]
+                mean = curve.groupby("cost").agg(value=(metric, "mean"), n=("n", "mean"))
+                reached = mean[mean["value"] <= q]
                 if reached.empty:
                     c_m, n_star = math.nan, math.nan
                 else:
@@ -87,7 +92,8 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                         "target": target,
                         "method": method,
                         "mcmc": mcmc,
-                        "quality_mmd": q,
+                        "metric": metric,
+                        "quality": q,
                         "train_evals": t,
                         "sample_evals_per_sample": s,
                         "mcmc_evals_per_sample": c_m,
@@ -104,7 +110,7 @@ def describe(row: pd.Series) -> str:
     n = row["break_even_n"]
     rate = f"{row['samples_per_second']:.3g} samples/s"
     if not np.isfinite(row["mcmc_evals_per_sample"]):
-        return f"{row['mcmc']} never reached MMD² {row['quality_mmd']:.3g}; {rate}"
+        return f"{row['mcmc']} never reached {row['metric']} {row['quality']:.3g}; {rate}"
     rate += f" against {row['mcmc']}'s {row['mcmc_samples_per_second']:.3g} at equal quality"
     if math.isinf(n):
         return f"never repaid against {row['mcmc']}; {rate}"

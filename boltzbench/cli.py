@@ -1,4 +1,5 @@
-"""The ``boltzbench`` command line: ``list``, ``run``, ``report`` and ``reference``.
+"""The ``boltzbench`` command line: ``list``, ``run``, ``score``, ``report`` and
+``reference``.
 
 User mistakes (unknown names, bad option values, broken plugins) print one line to stderr
 and exit with status 2; nothing is written. ``run`` exits 0 when every cell is ok, and
@@ -8,14 +9,13 @@ and exit with status 2; nothing is written. ``run`` exits 0 when every cell is o
 from __future__ import annotations
 
 import argparse
-import ast
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
+from boltzbench import options
+from boltzbench.listing import cmd_list
+from boltzbench.options import UsageError
 from boltzbench.registry import (
-    METHODS,
     METRICS,
     TARGETS,
     PluginError,
@@ -27,118 +27,9 @@ EXIT_USAGE = 2
 EXIT_FAILED_BASE = 100
 
 
-class UsageError(Exception):
-    """A mistake in the command line; reported in one line, exit status 2."""
-
-
-def _names(text: str, option: str) -> list[str]:
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(not t for t in items):
-        raise UsageError(f"{option}: expected a comma-separated list of names, got {text!r}")
-    return items
-
-
-def _seeds(text: str) -> list[int]:
-    """'0,1,2' or '0-4' (inclusive) or a mix."""
-    seeds: list[int] = []
-    for part in _names(text, "--seeds"):
-        try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                lo_i, hi_i = int(lo), int(hi)
-                if hi_i < lo_i:
-                    raise ValueError
-                seeds.extend(range(lo_i, hi_i + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise UsageError(
-                f"--seeds: {part!r} is not a non-negative integer or range like 0-4"
-            ) from None
-    if any(s < 0 for s in seeds):
-        raise UsageError("--seeds: seeds must be non-negative")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds: repeated seed in {text!r}")
-    return seeds
-
-
-def _positive_int(option: str, text: str, allow_sci: bool = False) -> int:
-    try:
-        value = float(text) if allow_sci else int(text)
-    except ValueError:
-        raise UsageError(f"{option}: expected a positive integer, got {text!r}") from None
-    if value != int(value) or value <= 0:
-        raise UsageError(f"{option}: expected a positive integer, got {text!r}")
-    return int(value)
-
-
-def _params(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``method.key=value`` pairs; values are Python literals (numbers, strings, lists)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise UsageError(f"--param: expected METHOD.KEY=VALUE, got {item!r}")
-        lhs, raw = item.split("=", 1)
-        method, key = lhs.split(".", 1)
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        out.setdefault(method, {})[key] = value
-    return out
-
-
 def _load_plugins(plugins: list[str]) -> None:
     for plugin in plugins:
         load_plugin(plugin)
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from boltzbench.suites import SUITES
-
-    _load_plugins(args.plugin)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "methods": METHODS.names(),
-                    "targets": TARGETS.names(),
-                    "metrics": METRICS.names(),
-                    "suites": sorted(SUITES),
-                },
-                indent=1,
-            )
-        )
-        return 0
-    print("methods:")
-    for name in METHODS.names():
-        print(f"  {name:<16} {_summary(METHODS.get(name))}")
-    print("targets:")
-    for name in TARGETS.names():
-        t = TARGETS.get(name)
-        note = ""
-        try:  # some targets set their dimension when built
-            dim = t().dim
-        except Exception as exc:  # e.g. an optional extra is missing
-            dim = getattr(t, "dim", "?")
-            note = f" [unavailable: {str(exc).split(';')[0]}]"
-        ref = "generated" if hasattr(t, "generate_reference") else "exact"
-        parts = getattr(t, "n_particles", None)
-        shape = f"{parts}x{t.spatial_dim}" if parts else "-"
-        print(f"  {name:<16} dim={dim:<4} particles={shape:<5} ref={ref:<10} {_summary(t)}{note}")
-    print("metrics:")
-    for name in METRICS.names():
-        m = METRICS.get(name)
-        print(f"  {name:<16} v{m.version:<4} {_summary(m)}")
-    print("suites:")
-    for name, suite in sorted(SUITES.items()):
-        print(f"  {name:<16} {suite.description}")
-    return 0
-
-
-def _summary(obj: Any) -> str:
-    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-    return doc[0] if doc else ""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -150,26 +41,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = get_suite(args.suite)
     if args.budget and args.budgets:
         raise UsageError("--budget and --budgets exclude each other (--budgets is a sweep)")
-    targets = _names(args.targets, "--targets") if args.targets else list(suite.targets)
+    targets = options.names(args.targets, "--targets") if args.targets else list(suite.targets)
     missing = unavailable_targets(targets)
     if args.targets and missing:  # named on the command line: an error, not a skip
         raise UsageError("; ".join(f"target {n!r}: {why}" for n, why in missing.items()))
     for name, why in missing.items():
         print(f"boltzbench: skipping target {name!r}: {why}", file=sys.stderr)
     targets = [t for t in targets if t not in missing]
+    cost = options.cost(args.cost) if args.cost else None
     try:
         cells = expand(
             suite,
-            methods=_names(args.methods, "--methods") if args.methods else None,
+            variants=options.variants(args.method),
+            cost=cost,
+            methods=options.names(args.methods, "--methods") if args.methods else None,
             targets=targets,
-            seeds=_seeds(args.seeds) if args.seeds else None,
-            params=_params(args.param),
-            budget=_positive_int("--budget", args.budget, True) if args.budget else None,
-            budgets=[_positive_int("--budgets", b, True) for b in _names(args.budgets, "--budgets")]
+            seeds=options.seeds(args.seeds) if args.seeds else None,
+            params=options.params(args.param),
+            budget=options.positive_int("--budget", args.budget, True) if args.budget else None,
+            budgets=[
+                options.positive_int("--budgets", b, True)
+                for b in options.names(args.budgets, "--budgets")
+            ]
             if args.budgets
             else None,
-            n_samples=_positive_int("--n-samples", args.n_samples) if args.n_samples else None,
-            metrics=_names(args.metrics, "--metrics") if args.metrics else None,
+            n_samples=options.positive_int("--n-samples", args.n_samples)
+            if args.n_samples
+            else None,
+            metrics=options.names(args.metrics, "--metrics") if args.metrics else None,
         )
     except (TypeError, ValueError) as exc:
         if isinstance(exc, UnknownNameError):
@@ -225,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if not args.no_report:
-        paths = build_report(out)
+        paths = build_report(out, command=_command_line())
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
@@ -267,6 +166,31 @@ def _device(text: str, executor: str) -> str:
     return str(device)
 
 
+def _command_line() -> str:
+    import shlex
+
+    return "boltzbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from boltzbench.report import build_report
+    from boltzbench.scoring import rescore
+
+    _load_plugins(args.plugin)
+    out = Path(args.dir)
+    if not (out / "cells").is_dir():
+        raise UsageError(f"{out} has no cells/ folder: not a boltzbench results folder")
+    metrics = options.names(args.metrics, "--metrics") if args.metrics else None
+    for name in metrics or []:
+        METRICS.get(name)
+    n = rescore(out, metrics)
+    print(f"boltzbench: rescored {n} cells in {out} (no method was run)", file=sys.stderr)
+    if not args.no_report:
+        paths = build_report(out, command=_command_line())
+        print(f"boltzbench: report written: {len(paths)} files", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from boltzbench.report import build_report
 
@@ -285,7 +209,7 @@ def _compare(out: Path, other: Path) -> None:
     import pandas as pd
 
     from boltzbench.compare import compare
-    from boltzbench.io import atomic_write_bytes
+    from boltzbench.files import atomic_write_bytes
     from boltzbench.report import build_report
 
     if not (other / "cells").is_dir():
@@ -307,10 +231,10 @@ def _compare(out: Path, other: Path) -> None:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    from boltzbench.io import atomic_write_json
+    from boltzbench.files import atomic_write_json
 
     _load_plugins(args.plugin)
-    names = _names(args.targets, "targets") if args.targets else TARGETS.names()
+    names = options.names(args.targets, "targets") if args.targets else TARGETS.names()
     classes = [TARGETS.get(name) for name in names]  # unknown names fail before any work
     status = 0
     for name, cls in zip(names, classes, strict=True):
@@ -340,10 +264,14 @@ def make_parser() -> argparse.ArgumentParser:
         prog="boltzbench",
         description="Benchmark samplers of Boltzmann distributions: quality and energy cost.",
     )
+    from boltzbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"boltzbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     plugin_help = "a plugin .py file or importable module to load first (repeatable)"
 
     p = sub.add_parser("list", help="show the registered methods, targets, metrics and suites")
+    p.add_argument("name", nargs="?", help="describe one method (its config), target or metric")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.add_argument("--json", action="store_true", help="print the names as JSON")
     p.set_defaults(func=cmd_list)
@@ -361,7 +289,20 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="METHOD.KEY=VALUE",
         help="override a method's config value (repeatable)",
     )
-    p.add_argument("--budget", help="energy+gradient evaluation budget per cell (e.g. 1e6)")
+    p.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        metavar="LABEL=METHOD[:KEY=VALUE...]",
+        help="add a named variant, e.g. fast_mala=mala:step_size=0.05 (repeatable)",
+    )
+    p.add_argument("--budget", help="budget per cell in cost units (e.g. 1e6)")
+    p.add_argument(
+        "--cost",
+        metavar="energy=1,grad=1,hvp=2",
+        help="cost model: units per energy-only row, gradient row, Hessian-vector product "
+        "(default: the suite's; built-in suites use 1, 1, 2)",
+    )
     p.add_argument("--budgets", help="a sweep: rerun the grid at each budget, e.g. 1e4,1e5,1e6")
     p.add_argument("--n-samples", help="samples per cell (default: the target's n_eval)")
     p.add_argument("--out", help="results folder (default: results/<suite>)")
@@ -396,6 +337,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "score", help="rescore stored samples (no method is run) and rebuild the report"
+    )
+    p.add_argument("dir", help="a results folder written by 'boltzbench run'")
+    p.add_argument("--metrics", help="comma-separated metrics (default: each record's own)")
+    p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
+    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("report", help="rebuild CSVs, plots and LEADERBOARD.md from cell files")
     p.add_argument("dir", help="a results folder written by 'boltzbench run'")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from boltzbench.tables import lower_is_better
+
 KEYS = ["target", "method", "budget", "metric"]
 
 
@@ -14,8 +16,6 @@ def compare(board: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     − other, and ``change``: ``better`` / ``worse`` when the two 95% intervals do not
     overlap (in the metric's direction), ``same`` when they do, ``new`` / ``gone`` when a
     row exists on one side only."""
-    from boltzbench.report import _lower_is_better
-
     cols = KEYS + ["mean", "low", "high"]
     a = board[cols].copy()
     b = other[cols].copy()
@@ -37,7 +37,7 @@ def compare(board: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
             continue
         if hi < lo2 or lo > hi2:
             lower = hi < lo2
-            good = lower if _lower_is_better(row["metric"]) else not lower
+            good = lower if lower_is_better(row["metric"]) else not lower
             changes.append("better" if good else "worse")
         else:
             changes.append("same")

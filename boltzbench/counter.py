@@ -3,8 +3,9 @@
 A :class:`Counter` wraps a target and exposes its energy (values) and score (gradients of
 the log-density, ``-∇E``) while counting every evaluation *per row of the batch*,
 separately for values and gradients, and separately per phase (``train`` and ``sample``).
-An optional budget bounds ``energy_evals + grad_cost * grad_evals`` over both phases; the
-call that would cross it raises :class:`BudgetExceeded` *before* anything is evaluated.
+An optional budget bounds the cell's total cost under a :class:`CostModel` over both
+phases; the call that would cross it raises :class:`BudgetExceeded` *before* anything is
+evaluated. The counter also times the seconds spent inside the target.
 
 Isolation: the raw target is not an attribute of the counter. It lives in a module-private
 weak mapping, and the counter's outputs are detached from autograd, so that a method cannot
@@ -17,6 +18,7 @@ that (see the README's trusted-plugin note).
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -33,6 +35,50 @@ class BudgetExceeded(RuntimeError):
     """Raised when an evaluation would take a counter past its budget."""
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """What one row of each kind of evaluation costs, in budget units.
+
+    A row's cost is ``energy`` for an energy value alone, ``grad`` for a gradient (with or
+    without the energy at the same row: one pass computes both, so ``energy_and_score``
+    costs ``grad``, not ``energy + grad``) and ``hvp`` for a Hessian-vector product.
+    """
+
+    energy: float = 1.0
+    grad: float = 1.0
+    hvp: float = 2.0
+
+    def row_cost(self, n_energy_only: int, n_grad: int, n_hvp: int = 0) -> float:
+        """Cost of ``n_energy_only`` energy-only rows, ``n_grad`` gradient rows (with or
+        without their energies) and ``n_hvp`` Hessian-vector products."""
+        return self.energy * n_energy_only + self.grad * n_grad + self.hvp * n_hvp
+
+    def as_dict(self) -> dict[str, float]:
+        return {"energy": self.energy, "grad": self.grad, "hvp": self.hvp}
+
+    @classmethod
+    def parse(cls, text: str) -> CostModel:
+        """``"energy=1,grad=1,hvp=2"`` (any subset) -> CostModel; ValueError on bad input."""
+        values: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or key not in ("energy", "grad", "hvp"):
+                raise ValueError(
+                    f"bad cost entry {part!r}: expected KEY=VALUE with KEY in energy, grad, hvp"
+                )
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise ValueError(f"bad cost value {value!r} for {key}: not a number") from None
+            if not values[key] >= 0:
+                raise ValueError(f"cost of {key} must be a non-negative number, got {value}")
+        return cls(**values)
+
+
+DEFAULT_COST = CostModel()
+
+
 @dataclass
 class Counts:
     """Evaluation counts, in rows of a batch (one row = one configuration x)."""
@@ -43,9 +89,17 @@ class Counts:
     grad_evals_sample: int = 0
     hvp_evals_train: int = 0
     hvp_evals_sample: int = 0
+    cost_train: float = 0.0
+    cost_sample: float = 0.0
+    target_seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
+
+    @property
+    def total_cost(self) -> float:
+        """Budget units spent over both phases (see :class:`CostModel`)."""
+        return self.cost_train + self.cost_sample
 
     @property
     def energy_evals(self) -> int:
@@ -68,6 +122,16 @@ class Counts:
         return self.energy_evals + self.gradient_evals
 
 
+def total_cost(counts: dict[str, float]) -> float:
+    """A record's total cost from its ``counts`` dict: the cost the counter charged
+    (``cost_train + cost_sample``). Records written before the cost model (no cost fields)
+    count every evaluation as one unit. The one definition of a cell's total cost."""
+    if "cost_train" in counts:
+        return float(counts.get("cost_train") or 0.0) + float(counts.get("cost_sample") or 0.0)
+    keys = ("energy_evals", "grad_evals", "hvp_evals")
+    return float(sum(counts.get(f"{k}_{p}", 0) or 0 for k in keys for p in PHASES))
+
+
 _RAW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -83,9 +147,9 @@ class Counter:
 
     Args:
         target: any object following the Target protocol (``energy``, ``score``, ``dim``).
-        budget: maximum of ``energy_evals + grad_cost * grad_evals`` over both phases, or
-            None for no limit.
-        grad_cost: how many energy evaluations one gradient evaluation is charged as.
+        budget: maximum total cost (see :class:`CostModel`) over both phases, or None for
+            no limit.
+        cost: the cost model (default: energy 1, gradient 1, Hessian-vector product 2).
         n_samples: the number of samples the cell will ask ``sample`` for, or None.
     """
 
@@ -96,7 +160,7 @@ class Counter:
         "n_particles",
         "spatial_dim",
         "budget",
-        "grad_cost",
+        "cost",
         "n_samples",
         "_phase",
         "_counts",
@@ -107,7 +171,7 @@ class Counter:
         self,
         target,
         budget: int | None = None,
-        grad_cost: float = 1.0,
+        cost: CostModel | None = None,
         n_samples: int | None = None,
     ) -> None:
         if budget is not None and budget < 0:
@@ -118,7 +182,7 @@ class Counter:
         self.n_particles: int | None = getattr(target, "n_particles", None)
         self.spatial_dim: int | None = getattr(target, "spatial_dim", None)
         self.budget = budget
-        self.grad_cost = float(grad_cost)
+        self.cost = cost or DEFAULT_COST
         self.n_samples = n_samples
         self._phase = "train"
         self._counts = Counts()
@@ -137,13 +201,8 @@ class Counter:
 
     @property
     def used(self) -> float:
-        """Budget units spent: energy evaluations plus ``grad_cost`` per gradient and per
-        Hessian-vector product."""
-        c = self._counts
-        energies = c.energy_evals_train + c.energy_evals_sample
-        grads = c.grad_evals_train + c.grad_evals_sample
-        hvps = c.hvp_evals_train + c.hvp_evals_sample
-        return energies + self.grad_cost * (grads + hvps)
+        """Budget units spent so far under the counter's :class:`CostModel`."""
+        return self._counts.total_cost
 
     @property
     def remaining(self) -> float:
@@ -151,7 +210,9 @@ class Counter:
         return float("inf") if self.budget is None else self.budget - self.used
 
     def _charge(self, n_energy: int, n_grad: int, n_hvp: int = 0) -> None:
-        cost = n_energy + self.grad_cost * (n_grad + n_hvp)
+        """Charge rows: ``n_energy`` energy values, ``n_grad`` gradients (rows with both
+        cost one gradient), ``n_hvp`` Hessian-vector products."""
+        cost = self.cost.row_cost(max(n_energy - n_grad, 0), n_grad, n_hvp)
         if self.budget is not None and self.used + cost > self.budget:
             raise BudgetExceeded(
                 f"evaluation of {n_energy} energies, {n_grad} gradients and {n_hvp} "
@@ -163,10 +224,12 @@ class Counter:
             c.energy_evals_train += n_energy
             c.grad_evals_train += n_grad
             c.hvp_evals_train += n_hvp
+            c.cost_train += cost
         else:
             c.energy_evals_sample += n_energy
             c.grad_evals_sample += n_grad
             c.hvp_evals_sample += n_hvp
+            c.cost_sample += cost
 
     def _rows(self, x: torch.Tensor) -> int:
         if not isinstance(x, torch.Tensor):
@@ -180,27 +243,27 @@ class Counter:
         """Energies E(x) in kT, shape [n]; charged n energy evaluations."""
         self._charge(self._rows(x), 0)
         with torch.no_grad():
-            return _on_target(_RAW[self].energy, x)
+            return self._timed(_RAW[self].energy, x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Scores -∇E(x), shape [n, d]; charged n gradient evaluations."""
         self._charge(0, self._rows(x))
-        return _on_target(_RAW[self].score, x)
+        return self._timed(_RAW[self].score, x)
 
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both E(x) [n] and -∇E(x) [n, d]; charged n energy and n gradient evaluations."""
+        """Both E(x) [n] and -∇E(x) [n, d]; counted as n energy and n gradient evaluations,
+        charged as n gradients (one pass computes both)."""
         n = self._rows(x)
         self._charge(n, n)
-        return _on_target(_RAW[self].energy_and_score, x)
+        return self._timed(_RAW[self].energy_and_score, x)
 
     def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]; charged n HVP evaluations
-        (each budgeted like a gradient)."""
+        """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]; charged n HVP evaluations."""
         n = self._rows(x)
         if tuple(v.shape) != tuple(x.shape):
             raise ValueError(f"v must have the shape of x, {tuple(x.shape)}; got {tuple(v.shape)}")
         self._charge(0, 0, n)
-        return _on_target(_RAW[self].hvp, x, v)
+        return self._timed(_RAW[self].hvp, x, v)
 
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
         """Full Hessians ∇²E(x_i), shape [n, d, d], as d Hessian-vector products per row;
@@ -213,7 +276,15 @@ class Counter:
             eye = torch.eye(self.dim, dtype=x.dtype)
             return torch.stack([raw.hvp(x, eye[k].expand(n, -1)) for k in range(self.dim)], 2)
 
-        return _on_target(columns, x)
+        return self._timed(columns, x)
+
+    def _timed(self, fn: Callable, *tensors: torch.Tensor) -> Any:
+        """Evaluate on the target, adding the seconds spent there to ``target_seconds``."""
+        t0 = time.perf_counter()
+        try:
+            return _on_target(fn, *tensors)
+        finally:
+            self._counts.target_seconds += time.perf_counter() - t0
 
     def uncounted(self) -> dict[str, int]:
         """Evaluations of the wrapped target that did not go through this counter's

@@ -2,7 +2,7 @@
 --scheduler ADDRESS``).
 
 Each cell is one Dask task. On the worker the task runs the cell in a fresh Python process
-(:mod:`boltzbench.cellproc`, under the cell's time limit) and writes its record and
+(:mod:`boltzbench.child`, under the cell's time limit) and writes its record and
 samples atomically into the results folder, which must be shared by the workers and the
 machine that submits (a network file system on a cluster). The submitting process only
 watches: a task that fails (its worker died, say) gets a ``crashed`` record written here,
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from boltzbench.cells import Cell
+from boltzbench.child import run_in_subprocess
+from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
 
 
 class MissingDask(ImportError):
@@ -52,8 +54,6 @@ def run_cell_task(
     """The Dask task: under the cell's lock, run it in a subprocess and store its result.
     Returns (cell_id, status and error), or (cell_id, None) when another run finished the
     cell while this task waited for the lock."""
-    from boltzbench.cellproc import run_cell_subprocess
-    from boltzbench.runner import cell_lock, read_record, write_result
 
     try:
         from distributed import get_worker
@@ -64,14 +64,13 @@ def run_cell_task(
     threads = max(1, (os.cpu_count() or 1) // slots)
     with cell_lock(Path(out_dir), cell.cell_id, wait=True):
         if not force:
-            path = Path(out_dir) / "cells" / f"{cell.cell_id}.json"
-            if read_record(path, verify_samples=True)[0] is not None:
+            if read_record(record_path(out_dir, cell.cell_id), verify_samples=True)[0]:
                 return cell.cell_id, None
         start = time.monotonic()
-        record, samples = run_cell_subprocess(cell, plugins, threads, prov, timeout, memory_limit)
+        record, samples = run_in_subprocess(cell, plugins, threads, prov, timeout, memory_limit)
         record["runner_seconds"] = time.monotonic() - start
         record["worker"] = os.uname().nodename
-        write_result(Path(out_dir), cell, record, samples)
+        write_record(Path(out_dir), record, samples)
     return cell.cell_id, {k: record[k] for k in ("status", "error")}
 
 
@@ -90,8 +89,6 @@ def run_on_dask(
     """Submit every cell, call ``done(cell, record)`` as each finishes (in any order), or
     ``skip()`` for a cell another run finished first."""
     from distributed import as_completed
-
-    from boltzbench.runner import stopped_record, write_result
 
     plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins]
     client = _client(scheduler)
@@ -120,7 +117,7 @@ def run_on_dask(
                 record = stopped_record(
                     cell, prov, "crashed", f"dask task failed: {type(exc).__name__}: {exc}"[:500]
                 )
-                write_result(out_dir, cell, record, None)
+                write_record(out_dir, record)
             if record is None:
                 if skip is not None:
                     skip()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,6 +31,8 @@ class MetricSpec:
         projection_seed: seed of those directions.
         w2_max_n: the exact W2 uses at most this many points of each set (the first ones).
         floor_repeats: independent exact sets averaged into each metric's noise floor.
+        primary: the metric that ranks methods on this target (its column in the
+            leaderboard is marked ``primary``); None: :data:`DEFAULT_PRIMARY`.
     """
 
     n_eval: int = 2000
@@ -39,26 +43,104 @@ class MetricSpec:
     projection_seed: int = 0
     w2_max_n: int = 2000
     floor_repeats: int = 5
+    primary: str | None = None
+
+
+#: the primary metric of a target whose metric spec names none: the multi-scale relative
+#: MMD² (it sees mass between modes), and for particle systems, whose raw coordinates
+#: carry no information, the energy W1 (a collapse onto one low-energy configuration
+#: cannot match the energy distribution)
+DEFAULT_PRIMARY = "mmd_multi"
+DEFAULT_PARTICLE_PRIMARY = "energy_w1"
+
+
+def primary_metric(target: Any) -> str:
+    """The target's primary metric: its metric spec's ``primary``, else
+    :data:`DEFAULT_PARTICLE_PRIMARY` for particle systems and :data:`DEFAULT_PRIMARY`
+    for every other target."""
+    spec = getattr(target, "metric_spec", None)
+    named = getattr(spec, "primary", None)
+    if named:
+        return named
+    if getattr(target, "n_particles", None) is not None:
+        return DEFAULT_PARTICLE_PRIMARY
+    return DEFAULT_PRIMARY
 
 
 @runtime_checkable
 class Target(Protocol):
-    """What a target provides. See :class:`boltzbench.targets.base.BaseTarget`.
+    """The target contract: what a target provides, written once. Built-in targets
+    subclass :class:`boltzbench.targets.base.BaseTarget`, which supplies defaults for
+    everything optional; a plugin target may do the same or provide the members itself.
 
-    Required: ``name``, ``dim``, ``energy(x[n, d]) -> [n]``, ``score(x) -> [n, d]``,
-    ``energy_and_score(x)``. Optional (None when unknown): ``sample(n, generator)``,
-    ``log_Z``, ``mean`` [d], ``cov`` [d, d]; plus ``box`` (plotting limits for 2-D views),
-    ``init_std`` and ``metric_spec``.
+    Required:
+        name: the registered name.
+        dim: the dimension d of a configuration.
+        energy(x [n, d]) -> [n]: E(x) in kT, p(x) ∝ exp(−E(x)).
+        score(x [n, d]) -> [n, d]: −∇E(x) (analytic where cheap, autograd otherwise).
+        energy_and_score(x) -> ([n], [n, d]): both, from one pass where possible.
+        metric_spec: :class:`MetricSpec` (sample sizes, seeds, MMD bandwidth, primary
+            metric).
+        init_std: scale of the broad initial distribution N(0, init_std² I) that methods
+            starting from noise use.
+        reference() -> Reference: the frozen reference set (``BaseTarget`` builds it from
+            ``sample`` or ``generate_reference`` and caches it, keyed on the target's
+            fingerprint).
+
+    Optional (absent or None when unknown; metrics that need one return n/a without it):
+        sample(n, generator) -> [n, d] | None: exact samples (gives the reference and the
+            noise floors).
+        generate_reference(n, seed) -> (samples [n, d], info): a checked long-run
+            reference for targets without an exact sampler; ``info["checks"]`` maps check
+            names to booleans, all of which must hold.
+        log_Z: log ∫ exp(−E) dx (for ``log_z_error``).
+        mean [d], cov [d, d]: exact moments (``mean_error``, ``cov_error``; the
+            reference's are used otherwise).
+        hvp(x, v) -> [n, d]: Hessian-vector products (autograd otherwise).
+        box: ((x_lo, x_hi), (y_lo, y_hi)) plotting limits for 2-D views.
+        content_hash: a string that changes whenever the distribution does (else the
+            fingerprint hashes the class source and public state).
+        reference_version: bump when the reference-generating code changes.
+        mode_of(x) -> [n] int and mode_masses: per-mode assignment and exact masses
+            (``mode_mass_error``).
+        n_particles, spatial_dim: particle systems (x holds n_particles × spatial_dim
+            coordinates); enable the particle metrics.
+        distances(x) -> [n, n_pairs]: interparticle distances (``distance_tv``).
+        ramachandran(x) -> [n, 2]: backbone dihedrals φ, ψ in radians (``rama_tv``).
     """
 
     name: str
     dim: int
+    metric_spec: MetricSpec
+    init_std: float
 
     def energy(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def score(self, x: torch.Tensor) -> torch.Tensor: ...
 
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def reference(self) -> Any: ...
+
+
+#: the optional members of :class:`Target` that metrics and the runner probe for
+OPTIONAL_TARGET_HOOKS: tuple[str, ...] = (
+    "sample",
+    "generate_reference",
+    "log_Z",
+    "mean",
+    "cov",
+    "hvp",
+    "box",
+    "content_hash",
+    "reference_version",
+    "mode_of",
+    "mode_masses",
+    "n_particles",
+    "spatial_dim",
+    "distances",
+    "ramachandran",
+)
 
 
 @dataclass(frozen=True)
@@ -70,18 +152,27 @@ class Snapshot:
         grad_evals: gradients plus Hessian-vector products evaluated so far.
         samples: what the method would return if stopped here, [m, d].
         phase: ``"train"`` or ``"sample"``.
+        cost: budget units spent so far (None: not recorded; the curve then uses
+            ``energy_evals + grad_evals``).
     """
 
     energy_evals: int
     grad_evals: int
     samples: torch.Tensor
     phase: str
+    cost: float | None = None
 
     @classmethod
     def of(cls, counts: Any, samples: torch.Tensor, phase: str) -> Snapshot:
         """A snapshot of ``samples`` (copied) at the evaluations in ``counts`` (a
         :class:`boltzbench.counter.Counts`)."""
-        return cls(counts.energy_evals, counts.gradient_evals, samples.detach().clone(), phase)
+        return cls(
+            counts.energy_evals,
+            counts.gradient_evals,
+            samples.detach().clone(),
+            phase,
+            counts.total_cost,
+        )
 
 
 @runtime_checkable
@@ -106,7 +197,8 @@ def build_method(cls: type, params: dict[str, Any] | None = None) -> tuple[Any, 
     """Instantiate a method class with config overrides.
 
     Returns the method and its full resolved config as a plain dict. Unknown or ill-typed
-    parameters raise ValueError naming the parameter and the known fields.
+    parameters (checked against the Config dataclass's field types) raise ValueError
+    naming the parameter and the known fields.
     """
     params = dict(params or {})
     config_cls = getattr(cls, "Config", None)
@@ -123,8 +215,54 @@ def build_method(cls: type, params: dict[str, Any] | None = None) -> tuple[Any, 
             f"unknown parameter(s) {', '.join(unknown)} for {cls.__name__}; "
             f"known: {', '.join(fields)}"
         )
+    hints = typing.get_type_hints(config_cls)
+    for name, value in params.items():
+        hint = hints.get(name, Any)
+        if not conforms(value, hint):
+            raise ValueError(
+                f"parameter {name}={value!r} of {cls.__name__}: expected {_type_name(hint)}, "
+                f"got {type(value).__name__}"
+            )
+        if isinstance(value, list):
+            params[name] = tuple(value)
     config = config_cls(**params)
     return cls(config), dataclasses.asdict(config)
+
+
+def conforms(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the type hint ``hint`` (int for float allowed; bool is not
+    an int here; lists stand for tuples)."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(conforms(value, h) for h in typing.get_args(hint))
+    if hint is type(None) or hint is None:
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (bool, str):
+        return isinstance(value, hint)
+    if origin in (tuple, list):
+        if not isinstance(value, tuple | list):
+            return False
+        args = typing.get_args(hint)
+        if not args:
+            return True
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(conforms(v, args[0]) for v in value)
+        return len(args) == len(value) and all(
+            conforms(v, a) for v, a in zip(value, args, strict=True)
+        )
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def config_hash(method: str, config: dict[str, Any]) -> str:

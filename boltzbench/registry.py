@@ -91,10 +91,6 @@ class Registry:
         self._ensure_loaded()
         return sorted(self._items)
 
-    def __contains__(self, name: object) -> bool:
-        self._ensure_loaded()
-        return name in self._items
-
 
 def _origin(obj: Any) -> str:
     module = getattr(obj, "__module__", None) or "?"
@@ -124,8 +120,15 @@ def register_metric(
     lower_is_better: bool = True,
     estimator: Callable[[int, int, Any], str] | None = None,
     accelerated: bool = False,
+    source: str = "samples",
 ) -> Callable[[Callable], Callable]:
-    """Decorator: register ``metric(samples, reference, target) -> float``.
+    """Decorator: register ``metric(samples, reference, target) -> float | None`` (None:
+    the metric does not apply to this target), or, with ``source="diagnostics"``,
+    ``metric(diagnostics, target) -> float | None`` computed from what a method reports
+    about itself (its importance weights, say) rather than from its samples.
+
+    A metric's direction lives here and nowhere else: ``lower_is_better`` is what the
+    tables, ranks and comparisons read (:func:`boltzbench.tables.lower_is_better`).
 
     Args:
         name: the column name in ``runs.csv``.
@@ -136,9 +139,13 @@ def register_metric(
             it goes into the row as ``<name>_estimator``.
         accelerated: the metric runs on the tensors' device, so under ``--device cuda``
             it gets samples and reference on the GPU (others always get CPU tensors).
+        source: ``"samples"`` or ``"diagnostics"`` (see above).
     """
+    if source not in ("samples", "diagnostics"):
+        raise ValueError(f"metric source must be 'samples' or 'diagnostics', got {source!r}")
 
     def decorator(fn: Callable) -> Callable:
+        fn.source = source
         fn.metric_name = name
         fn.version = version
         fn.lower_is_better = lower_is_better

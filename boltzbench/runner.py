@@ -1,38 +1,31 @@
-"""Run a grid of cells: each in its own process, with a time limit, results written
-atomically, finished cells skipped on rerun.
+"""The scheduler: run a grid of cells, each in its own process, with a time limit;
+finished cells are skipped on rerun.
 
-Layout of an output folder ``DIR``::
-
-    DIR/cells/<cell_id>.json     one record per cell (the source of truth)
-    DIR/samples/<cell_id>.npy    the cell's samples [n, d] float32 (status ok only)
-
-A record is written by the parent process after the child has finished, via a temporary
-file and an atomic rename, so an interrupted run never leaves a half-written record.
+Records and samples go to the record store (:mod:`boltzbench.records`) through the parent
+process after the child has finished, atomically, so an interrupted run never leaves a
+half-written record. Cells run on this machine (:func:`_run_local`) or on a Dask cluster
+(:mod:`boltzbench.dask_executor`); both run a cell through :mod:`boltzbench.child`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import multiprocessing as mp
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from boltzbench.cells import SCHEMA_VERSION, Cell, base_record, execute_cell
-from boltzbench.io import atomic_write_bytes, atomic_write_json, nan_to_none, npy_bytes
+from boltzbench.cells import Cell
+from boltzbench.child import pipe_entry
+from boltzbench.fingerprint import fingerprint
+from boltzbench.provenance import provenance
+from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
 
 
 @dataclass
@@ -46,191 +39,10 @@ class RunSummary:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (cell_id, status, error)
 
 
-def git_sha() -> str:
-    """The commit of the boltzbench checkout, or 'unknown' outside a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
-        if out.returncode == 0:
-            sha = out.stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=here,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout.strip()
-            return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
-
-
-def provenance(device: str = "cpu") -> dict[str, Any]:
-    """Columns that say what produced a record."""
-    from boltzbench import __version__
-
-    return {
-        "git_sha": git_sha(),
-        "boltzbench_version": __version__,
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "device": device,
-    }
-
-
-def record_checksum(record: dict[str, Any]) -> str:
-    """SHA-256 of a record's canonical JSON (sorted keys, no spaces, NaN as null), its own
-    ``checksum`` field left out."""
-    body = {k: v for k, v in record.items() if k != "checksum"}
-    text = json.dumps(nan_to_none(body), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def read_record(path: Path, verify_samples: bool = False) -> tuple[dict | None, str | None]:
-    """(record, None) for a sound record; (None, None) when there is none; (None, why)
-    when the file is there but cannot be trusted: unreadable (truncated), of another
-    schema, without the fields every record has, failing its checksum (edited by hand or
-    damaged) or, with ``verify_samples``, with its samples file missing or altered."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None, None
-    except OSError as exc:
-        return None, f"unreadable ({exc.strerror})"
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return None, "not valid JSON (truncated?)"
-    if not isinstance(record, dict):
-        return None, "not a JSON object"
-    if record.get("schema") != SCHEMA_VERSION:
-        return None, f"schema {record.get('schema')!r}, expected {SCHEMA_VERSION}"
-    missing = [k for k in ("status", "cell_id", "checksum") if k not in record]
-    if missing:
-        return None, f"lacks {', '.join(missing)}"
-    if record["checksum"] != record_checksum(record):
-        return None, "checksum mismatch (edited by hand or damaged)"
-    if verify_samples and record.get("samples_file"):
-        samples = path.parent.parent / record["samples_file"]
-        try:
-            digest = hashlib.sha256(samples.read_bytes()).hexdigest()
-        except OSError:
-            return None, f"its samples file {record['samples_file']} is missing"
-        if digest != record.get("samples_sha256"):
-            return None, f"its samples file {record['samples_file']} was altered"
-    return record, None
-
-
-def load_record(path: Path) -> dict[str, Any] | None:
-    """A finished cell's sound record, or None (see :func:`read_record`)."""
-    return read_record(path)[0]
-
-
-@contextmanager
-def cell_lock(out_dir: Path, cell_id: str, wait: bool = False) -> Iterator[bool]:
-    """Hold the cell's lock file (``DIR/.locks/<cell_id>.lock``, an advisory ``flock``,
-    released by the OS if the holder dies) for the block; yields False, without waiting
-    unless ``wait``, when another process holds it. Two runs on one folder thus never
-    compute a cell at the same time."""
-    folder = Path(out_dir) / ".locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{cell_id}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def limit_memory(limit_bytes: int) -> None:
-    """Let this process grow by at most ``limit_bytes`` of address space beyond what it
-    has now (``RLIMIT_AS``; Linux), so a method that exhausts memory fails its own cell
-    with an allocation error instead of taking the machine down."""
-    import resource
-
-    now = 0
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                now = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    new = now + int(limit_bytes)
-    if hard != resource.RLIM_INFINITY:
-        new = min(new, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
-
-
-def run_in_this_process(
-    cell: Cell,
-    plugins: list[str],
-    threads: int | None,
-    prov: dict,
-    memory_limit: int | None = None,
-) -> tuple[dict[str, Any], Any]:
-    """What a cell's own process does: set threads and the memory limit, load plugins, run
-    the cell (on the device named in ``prov``). Never raises: a broken plugin becomes the
-    cell's failure."""
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        if memory_limit and prov.get("device", "cpu") == "cpu":
-            limit_memory(memory_limit)
-        from boltzbench.registry import load_plugin
-
-        for plugin in plugins:
-            load_plugin(plugin)
-        return execute_cell(cell, prov)
-    except BaseException as exc:
-        record = base_record(cell, prov)
-        record["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        return record, None
-
-
-def _child(
-    cell: Cell, plugins: list[str], threads: int, prov: dict, memory_limit: int | None, conn
-) -> None:
-    """Entry point of a cell's process (local executor): send (record, samples) back."""
-    conn.send(run_in_this_process(cell, plugins, threads, prov, memory_limit))
-    conn.close()
-
-
-def write_result(out_dir: Path, cell: Cell, record: dict[str, Any], samples: Any) -> None:
-    """Store a finished cell: its samples (if any), then its record, each atomically and
-    with their checksums in the record; the record is written last, so a record on disk
-    always has its samples."""
-    if samples is not None:
-        data = npy_bytes(samples)
-        atomic_write_bytes(Path(out_dir) / "samples" / f"{cell.cell_id}.npy", data)
-        record["samples_file"] = f"samples/{cell.cell_id}.npy"
-        record["samples_sha256"] = hashlib.sha256(data).hexdigest()
-    record["checksum"] = record_checksum(record)
-    atomic_write_json(Path(out_dir) / "cells" / f"{cell.cell_id}.json", record)
-
-
-def stopped_record(cell: Cell, prov: dict, status: str, error: str) -> dict[str, Any]:
-    """The record of a cell whose process was killed or died before reporting."""
-    record = base_record(cell, prov)
-    record["status"], record["error"] = status, error
-    return record
-
-
 def _context() -> mp.context.BaseContext:
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["boltzbench.cells"])
+        ctx.set_forkserver_preload(["boltzbench.child"])
         return ctx
     return mp.get_context("spawn")
 
@@ -279,11 +91,17 @@ def run_cells(
     summary = RunSummary(total=len(cells))
     todo: deque[Cell] = deque()
 
+    current = _fingerprints(cells)
+
     def finished(cell: Cell, report: bool) -> bool:
-        """Whether the cell has a sound record that this run keeps."""
+        """Whether the cell has a sound, current record that this run keeps."""
         if force:
             return False
-        record, problem = read_record(cells_dir / f"{cell.cell_id}.json", verify_samples=True)
+        record, problem = read_record(record_path(out_dir, cell.cell_id), verify_samples=True)
+        if record is not None:
+            stale = record.get("target_fingerprint") not in (None, current.get(cell.target))
+            if stale and current.get(cell.target) is not None:
+                record, problem = None, "is stale (its target's definition changed)"
         if problem and report:
             print(
                 f"boltzbench: cell {cell.cell_id}: record {problem}; recomputing it",
@@ -314,6 +132,9 @@ def run_cells(
         summary.ran += 1
         if record["status"] == "ok":
             summary.ok += 1
+            if not sys.stderr.isatty() and progress:  # a log line per cell in CI logs
+                seconds = record.get("wall_seconds") or 0.0
+                bar.write(f"ok {cell.cell_id} ({seconds:.1f} s)", file=sys.stderr)
         else:
             summary.failed.append((cell.cell_id, record["status"], record["error"]))
             bar.write(
@@ -387,7 +208,7 @@ def _run_local(
 
     def finish(cell: Cell, record: dict, samples, start: float, lock: ExitStack) -> None:
         record["runner_seconds"] = time.monotonic() - start
-        write_result(out_dir, cell, record, samples)
+        write_record(out_dir, record, samples)
         lock.close()
         done(cell, record)
 
@@ -406,7 +227,7 @@ def _run_local(
                     continue
                 parent_conn, child_conn = ctx.Pipe(duplex=False)
                 proc = ctx.Process(
-                    target=_child,
+                    target=pipe_entry,
                     args=(cell, plugins, threads, prov, memory_limit, child_conn),
                     daemon=True,
                 )
@@ -458,3 +279,17 @@ def _run_local(
             lock.close()
         for conn in active:
             conn.close()
+
+
+def _fingerprints(cells: list[Cell]) -> dict[str, str | None]:
+    """The current definition fingerprint of each target the cells use (None for a target
+    that cannot be built here, e.g. a missing optional extra: its cells fail on their own)."""
+    from boltzbench.registry import TARGETS
+
+    out: dict[str, str | None] = {}
+    for name in sorted({c.target for c in cells}):
+        try:
+            out[name] = fingerprint(TARGETS.get(name)())
+        except Exception:
+            out[name] = None
+    return out

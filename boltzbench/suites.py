@@ -1,8 +1,10 @@
 """Named suites: which targets, methods (with configs) and seeds make a leaderboard.
 
 A suite is data, not code: :class:`Suite` lists targets and :class:`MethodEntry` items;
-:func:`expand` turns it (with the command line's selections) into cells. Per-target
-config overrides are allowed, and they show in every result row's ``config`` column.
+:func:`expand` turns it (with the command line's selections) into cells. One tuning rule
+for every method: a method entry has one configuration for all targets (no per-target
+overrides chosen by looking at a reference); a variant (e.g. ``osds_fine``) is a named
+configuration of its own, shown as its own row.
 """
 
 from __future__ import annotations
@@ -11,22 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from boltzbench.cells import Cell, resolve
+from boltzbench.counter import DEFAULT_COST, CostModel
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.registry import UnknownNameError
 
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """A method in a suite: registry name, config overrides, optional display label, and
-    overrides per target (merged over ``params``)."""
+    """A method in a suite: registry name, config overrides (the same on every target) and
+    the variant's label (default: the method's name)."""
 
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
-    per_target: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def params_for(self, target: str) -> dict[str, Any]:
-        return {**self.params, **self.per_target.get(target, {})}
+    @property
+    def name(self) -> str:
+        """The variant's label in the results."""
+        return self.label or self.method
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class Suite:
         budget: evaluation budget of every cell (energy values + gradients, see
             :mod:`boltzbench.budget`), or None for none.
         target_budgets: per-target budgets that replace ``budget`` for those targets.
+        cost: the cost model's units (energy, grad, hvp) for every cell of the suite.
+        budgets: a sweep: the grid at each of these budgets (replaces the others).
+        n_samples: samples asked of every cell (None: each target's ``n_eval``).
     """
 
     name: str
@@ -47,6 +54,9 @@ class Suite:
     budget: int | None = None
     target_budgets: dict[str, int] = field(default_factory=dict)
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    cost: CostModel = DEFAULT_COST
+    budgets: tuple[int, ...] = ()
+    n_samples: int | None = None
 
     def budget_for(self, target: str) -> int | None:
         return self.target_budgets.get(target, self.budget)
@@ -58,17 +68,13 @@ ALL_METHODS: tuple[MethodEntry, ...] = (
     MethodEntry("mala"),
     MethodEntry("hmc"),
     MethodEntry("pt"),
+    MethodEntry("nuts"),
     MethodEntry("smc"),
     MethodEntry("pita"),
     # the one-step sampler (default) and the same training sampled on its fine grid
     MethodEntry("osds"),
     MethodEntry("osds", {"sample_steps": 32}, label="osds_fine"),
-    MethodEntry(
-        "drifting",
-        # the default rms-normalised multi-scale drift drains the shallow well of
-        # the double well; the coarse bandwidth alone keeps both wells
-        per_target={"double_well": {"bandwidths": (1.0,), "normalize": "none", "step_size": 1.0}},
-    ),
+    MethodEntry("drifting"),
     # from the narrow default start the curvature estimator collapses onto one mode
     MethodEntry("drifting", {"estimator": "curvature", "broad_init": True}, label="drifting_curv"),
     MethodEntry("drifting_force"),
@@ -85,18 +91,28 @@ SMALL_PITA = {
 }
 
 
-def _with(entries: tuple[MethodEntry, ...], method: str, params: dict[str, Any]):
-    """``entries`` with ``params`` merged into every entry of ``method``."""
+def with_params(entries: tuple[MethodEntry, ...], method: str, params: dict[str, Any]):
+    """``entries`` with ``params`` merged into every entry of registered method ``method``."""
     return tuple(
-        MethodEntry(e.method, {**e.params, **params}, e.label, e.per_target)
-        if e.method == method
-        else e
+        MethodEntry(e.method, {**e.params, **params}, e.label) if e.method == method else e
         for e in entries
     )
 
 
 #: the metrics of the first leaderboards (the paper suite's cells were computed with them)
 PAPER_METRICS = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
+
+FIVE_SEEDS = (0, 1, 2, 3, 4)
+
+#: the six posteriordb posteriors (reference draws from posteriordb's long NUTS runs)
+POSTERIORDB_TARGETS = (
+    "pdb_eight_schools",
+    "pdb_diamonds",
+    "pdb_ark",
+    "pdb_blr",
+    "pdb_gp_pois_regr",
+    "pdb_gauss_mix",
+)
 
 SUITES: dict[str, Suite] = {
     "quick": Suite(
@@ -107,8 +123,8 @@ SUITES: dict[str, Suite] = {
             "samples; 3e5 on double_well and banana)."
         ),
         targets=("gmm4", "double_well", "banana"),
-        methods=_with(ALL_METHODS, "pita", SMALL_PITA),
-        seeds=(0, 1, 2),
+        methods=with_params(ALL_METHODS, "pita", SMALL_PITA),
+        seeds=FIVE_SEEDS,
         target_budgets={"gmm4": 500_000, "double_well": 300_000, "banana": 300_000},
     ),
     "paper": Suite(
@@ -140,8 +156,8 @@ SUITES: dict[str, Suite] = {
             "lj13",
             "aldp",
         ),
-        methods=_with(ALL_METHODS, "pita", SMALL_PITA),
-        seeds=(0, 1, 2),
+        methods=with_params(ALL_METHODS, "pita", SMALL_PITA),
+        seeds=FIVE_SEEDS,
         target_budgets={
             "gmm4": 500_000,
             "double_well": 300_000,
@@ -154,6 +170,29 @@ SUITES: dict[str, Suite] = {
             "lj13": 500_000,
             "aldp": 200_000,
         },
+    ),
+    "posteriordb": Suite(
+        name="posteriordb",
+        description=(
+            "Six real posteriors from posteriordb on Stan's unconstrained space, scored "
+            "against posteriordb's reference draws; every method at 3e5 per cell."
+        ),
+        targets=POSTERIORDB_TARGETS,
+        methods=with_params(ALL_METHODS, "pita", SMALL_PITA),
+        seeds=FIVE_SEEDS,
+        budget=300_000,
+    ),
+    "sweep": Suite(
+        name="sweep",
+        description=(
+            "Quality against budget: the three quick targets, every method, five seeds, "
+            "2000 samples per cell, at budgets 1e4, 3.16e4, 1e5, 3.16e5 and 1e6."
+        ),
+        targets=("gmm4", "double_well", "banana"),
+        methods=with_params(ALL_METHODS, "pita", SMALL_PITA),
+        seeds=FIVE_SEEDS,
+        budgets=(10_000, 31_623, 100_000, 316_228, 1_000_000),
+        n_samples=2000,
     ),
 }
 
@@ -194,6 +233,8 @@ def expand(
     n_samples: int | None = None,
     metrics: list[str] | None = None,
     budgets: list[int] | None = None,
+    variants: list[tuple[str, str, dict[str, Any]]] | None = None,
+    cost: CostModel | None = None,
 ) -> list[Cell]:
     """The suite's cells, with the given selections replacing the suite's own.
 
@@ -201,12 +242,13 @@ def expand(
     grid per budget.
 
     ``methods`` may name methods outside the suite (run with their defaults) and suite
-    labels; ``params`` maps a method name or label to config overrides applied on top.
-    Raises UnknownNameError / ValueError for unknown names or parameters.
+    labels; ``variants`` adds (label, method, params) entries; ``params`` maps a method
+    name or label to config overrides applied on top; ``cost`` replaces the suite's cost
+    model. Raises UnknownNameError / ValueError for unknown names or ill-typed parameters.
     """
     entries = list(suite.methods)
     if methods is not None:
-        by_key = {e.label or e.method: e for e in entries}
+        by_key = {e.name: e for e in entries}
         by_method = {}
         for e in entries:
             by_method.setdefault(e.method, []).append(e)
@@ -219,8 +261,13 @@ def expand(
             else:
                 chosen.append(MethodEntry(name))
         entries = chosen
+    for label, method, overrides in variants or []:
+        if label in {e.name for e in entries}:
+            raise ValueError(f"--method {label}: the name is taken by a method of this run")
+        entries.append(MethodEntry(method, overrides, label))
+    cost = cost or suite.cost
     params = params or {}
-    known_keys = {e.label or e.method for e in entries} | {e.method for e in entries}
+    known_keys = {e.name for e in entries} | {e.method for e in entries}
     for key in params:
         if key not in known_keys:
             raise ValueError(
@@ -230,12 +277,12 @@ def expand(
     cells = []
     for target in targets if targets is not None else suite.targets:
         for entry in entries:
-            p = entry.params_for(target)
+            p = dict(entry.params)
             p.update(params.get(entry.method, {}))
             if entry.label:
                 p.update(params.get(entry.label, {}))
-            if budgets:
-                cell_budgets: list[int | None] = list(budgets)
+            if budgets or (suite.budgets and budget is None):
+                cell_budgets: list[int | None] = list(budgets or suite.budgets)
             else:
                 cell_budgets = [budget if budget is not None else suite.budget_for(target)]
             for cell_budget in cell_budgets:
@@ -247,8 +294,9 @@ def expand(
                         seed=int(seed),
                         params=tuple(sorted(p.items())),
                         budget=cell_budget,
-                        n_samples=n_samples,
-                        label=entry.label,
+                        n_samples=n_samples or suite.n_samples,
+                        label=entry.name,
+                        cost=tuple(sorted(cost.as_dict().items())),
                         metrics=tuple(metrics) if metrics is not None else suite.metrics,
                     )
                     cells.append(resolve(cell))

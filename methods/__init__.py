@@ -1,10 +1,13 @@
-"""Methods under study: the drifting one-step samplers.
+"""Methods under study: the drifting one-step samplers (``drifting`` with the IS or the
+curvature target-side estimator, ``drifting_force`` with force-guided attraction).
 
-Built-in: ``drifting`` (IS or curvature target-side estimator) and ``drifting_force``
-(force-guided attraction).
+A new sampler under study goes here, a reference point to compare it with goes in
+``baselines/``. Every module of this package is imported (and so registers its methods)
+when the package is: adding a method is one file plus its suite entry.
 """
 
-from boltzbench.methods import drifting  # noqa: F401  (registration)
-from boltzbench.methods.drifting import Drifting, DriftingConfig, DriftingForce
+import importlib
+import pkgutil
 
-__all__ = ["Drifting", "DriftingConfig", "DriftingForce"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

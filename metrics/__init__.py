@@ -7,7 +7,14 @@ does not apply to a target returns None (shown as n/a). Each carries a ``version
 goes into every result row.
 """
 
-from boltzbench.metrics import mmd, modes, moments, particles, wasserstein  # noqa: F401
+from boltzbench.metrics import (  # noqa: F401  (registration)
+    estimates,
+    mmd,
+    modes,
+    moments,
+    particles,
+    wasserstein,
+)
 from boltzbench.metrics.mmd import median_bandwidth, mmd2_unbiased
 from boltzbench.metrics.modes import mode_fractions
 from boltzbench.metrics.moments import cov_error_value, mean_error_value
@@ -23,6 +30,9 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "energy_w2",
     "distance_tv",
     "rama_tv",
+    "log_z_error",
+    "elbo",
+    "ess_fraction",
 )
 
 __all__ = [

@@ -10,7 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from boltzbench.counter import Counter, charging
+from boltzbench.counter import Counter
+from boltzbench.driver import run_method
+from boltzbench.protocols import build_method
+from boltzbench.registry import METHODS
 
 #: thresholds of the named checks
 RHAT_MAX = 1.01
@@ -28,10 +31,8 @@ def convergence_checks(rhat: float, ess: float, n: int) -> dict[str, bool]:
     return {"r_hat_below_1_01": rhat < RHAT_MAX, "ess_above_n_over_10": ess > n / 10}
 
 
-_SAMPLERS = {
-    "mala": ("boltzbench.baselines.mala", "MALA", "MALAConfig"),
-    "pt": ("boltzbench.baselines.pt", "ParallelTempering", "PTConfig"),
-}
+#: registered chain methods that may generate a reference (they keep ``draws``)
+REFERENCE_SAMPLERS = ("mala", "pt")
 
 
 def chain_reference(
@@ -61,24 +62,21 @@ def chain_reference(
       ``mean_distance_matches_published`` (relative tolerances above).
 
     """
-    import importlib
     import time
 
     from boltzbench.baselines.diagnostics import ess_rhat
 
-    if method not in _SAMPLERS:
-        raise ValueError(f"unknown reference sampler {method!r}; known: {sorted(_SAMPLERS)}")
-    module, cls_name, config_name = _SAMPLERS[method]
-    mod = importlib.import_module(module)
+    if method not in REFERENCE_SAMPLERS:
+        raise ValueError(
+            f"unknown reference sampler {method!r}; known: {', '.join(REFERENCE_SAMPLERS)}"
+        )
     settings = {"n_chains": n_chains, "warmup": warmup, "thin": thin, **(extra or {})}
-    config = getattr(mod, config_name)(**settings, snapshots=False)
+    cls = METHODS.get(method)
+    sampler, _ = build_method(cls, {**settings, "snapshots": False})
+    module, cls_name = cls.__module__, cls.__name__
     started = time.time()
     counter = Counter(target)
-    sampler = getattr(mod, cls_name)(config)
-    with charging(counter, "train"):
-        sampler.fit(counter, seed=seed)
-    with charging(counter, "sample"):
-        samples = sampler.sample(n)
+    samples = run_method(sampler, counter, seed, n).samples
     draws = sampler.draws.double()  # [chains, rounds, d]
     flat = draws.reshape(-1, target.dim)
     energies = target.energy(flat).reshape(draws.shape[:2])

@@ -6,7 +6,9 @@ in its :class:`~boltzbench.protocols.MetricSpec`; a target without one provides
 :mod:`boltzbench.targets.generated`) whose ``info["checks"]`` must all be true, or the
 reference is refused with :class:`ReferenceCheckError`. It is cached under
 ``$BOLTZBENCH_CACHE/references`` as ``.npy`` plus a provenance ``.json`` holding the
-array's SHA-256; a cached file whose hash does not match is regenerated, never trusted.
+array's SHA-256, keyed on the target's definition fingerprint
+(:mod:`boltzbench.fingerprint`), so an edited target never meets its old reference; a
+cached file whose hash does not match is regenerated, never trusted.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from boltzbench.files import atomic_write_json, atomic_write_npy, cache_dir
+from boltzbench.fingerprint import fingerprint
 from boltzbench.guard import check
-from boltzbench.io import atomic_write_json, atomic_write_npy, cache_dir
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,28 @@ def _sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def get_reference(target: Any) -> Reference:
-    """The target's frozen reference set, from the cache or freshly generated. Not
-    available while a method runs (:mod:`boltzbench.guard`)."""
+def get_reference(target: Any, seed: int | None = None) -> Reference:
+    """The target's frozen reference set, from the cache or freshly generated (with
+    ``seed``: an independent set of the same size from that seed, e.g. for noise floors).
+    Not available while a method runs (:mod:`boltzbench.guard`)."""
     check(f"the reference set of {target.name!r}")
     spec = target.metric_spec
-    key = f"{target.name}-v{target.reference_version}-n{spec.n_reference}-s{spec.reference_seed}"
+    if seed is not None:
+        import dataclasses
+
+        spec = dataclasses.replace(spec, reference_seed=int(seed))
+    # keyed on the target's definition: an edited target gets a new reference
+    fp = fingerprint(target)
+    key = (
+        f"{target.name}-v{target.reference_version}-n{spec.n_reference}-s{spec.reference_seed}-{fp}"
+    )
     folder = cache_dir() / "references"
     npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
     if npy.is_file() and meta.is_file():
         try:
             array = np.load(npy, allow_pickle=False)
             provenance = json.loads(meta.read_text())
-            if provenance.get("sha256") == _sha256(array):
+            if provenance.get("sha256") == _sha256(array) and provenance.get("fingerprint") == fp:
                 return Reference(torch.from_numpy(array), provenance)
         except (OSError, ValueError):
             pass  # corrupt cache: regenerate below
@@ -66,6 +78,7 @@ def get_reference(target: Any) -> Reference:
                 f"target {target.name!r} has neither an exact sampler nor generate_reference"
             )
         samples, info = generate(spec.n_reference, spec.reference_seed)
+        samples = torch.as_tensor(samples)
         failed = [name for name, ok in info.get("checks", {}).items() if not ok]
         if failed:
             raise ReferenceCheckError(
@@ -81,6 +94,7 @@ def get_reference(target: Any) -> Reference:
         "n": spec.n_reference,
         "seed": spec.reference_seed,
         "reference_version": target.reference_version,
+        "fingerprint": fp,
         "torch_version": torch.__version__,
         "platform": platform.platform(),
         "sha256": _sha256(array),

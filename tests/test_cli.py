@@ -37,8 +37,8 @@ def test_list_shows_everything():
     [
         (
             ["--methods", "nope"],
-            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, osds, pita, pt, "
-            "smc, ula",
+            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, nuts, osds, pita, "
+            "pt, smc, ula",
         ),
         (
             ["--targets", "gmm4,nope"],

@@ -2,7 +2,7 @@ import pytest
 import torch
 from boltzbench.targets.gmm import GMM4
 
-from boltzbench.counter import BudgetExceeded, Counter, charging
+from boltzbench.counter import BudgetExceeded, CostModel, Counter, charging
 
 
 def test_batch_of_100_twice_is_charged_200():
@@ -54,12 +54,34 @@ def test_budget_stops_before_evaluating():
     assert c.remaining == 0
 
 
-def test_grad_cost_factor():
-    c = Counter(GMM4(), budget=100, grad_cost=3.0)
+def test_cost_model_factors():
+    c = Counter(GMM4(), budget=100, cost=CostModel(energy=1, grad=3, hvp=5))
     c.score(torch.zeros(30, 2))
     assert c.used == 90
     with pytest.raises(BudgetExceeded):
         c.score(torch.zeros(4, 2))
+
+
+def test_energy_and_score_row_costs_one_gradient():
+    """One pass gives both: a joint row is charged c_G, not c_E + c_G."""
+    c = Counter(GMM4(), cost=CostModel(energy=1, grad=1, hvp=2))
+    x = torch.zeros(10, 2)
+    c.energy_and_score(x)
+    assert c.used == 10
+    counts = c.counts
+    assert counts.energy_evals_train == 10 and counts.grad_evals_train == 10
+    c.energy(x)
+    c.hvp(x, torch.ones_like(x))
+    assert c.used == 10 + 10 + 20 == c.counts.total_cost
+    assert c.counts.target_seconds > 0
+
+
+def test_cost_model_parse():
+    assert CostModel.parse("energy=1,grad=2,hvp=4") == CostModel(1.0, 2.0, 4.0)
+    assert CostModel.parse("hvp=3") == CostModel(hvp=3.0)
+    for bad in ("energy", "foo=1", "grad=x", "hvp=-1"):
+        with pytest.raises(ValueError):
+            CostModel.parse(bad)
 
 
 def test_values_match_target_and_are_detached():

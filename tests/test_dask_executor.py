@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from boltzbench.cells import Cell, resolve
-from boltzbench.report import load_runs
+from boltzbench.tables import load_runs
 from boltzbench.runner import run_cells
 
 FAULTY = str(Path(__file__).resolve().parent / "plugins" / "faulty_methods.py")

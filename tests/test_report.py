@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boltzbench.report import leaderboard
+from boltzbench.tables import leaderboard
 
 
 def _runs():
@@ -42,20 +42,36 @@ def test_not_applicable_metrics_get_no_row_and_higher_elbo_ranks_first():
     assert set(mmd.index) == {"a", "b", "c", "d"} and mmd.loc["d", "rank"] == 4
 
 
-def test_bootstrap_interval_is_deterministic_and_inside_the_range():
-    from boltzbench.report import _interval
+def test_t_interval_matches_the_closed_form():
+    from scipy import stats
 
-    values = np.array([0.1, 0.4, 0.2, 0.9])
-    mean, low, high = _interval(values)
-    assert mean == pytest.approx(0.4)
-    assert values.min() <= low < mean < high <= values.max()
-    assert _interval(values) == (mean, low, high)
-    one = _interval(np.array([0.3]))
+    from boltzbench.tables import interval
+
+    values = np.array([0.1, 0.4, 0.2, 0.9, 0.3])
+    mean, low, high = interval(values)
+    half = stats.t.ppf(0.975, 4) * values.std(ddof=1) / math.sqrt(5)
+    assert mean == pytest.approx(0.38)
+    assert (low, high) == pytest.approx((0.38 - half, 0.38 + half))
+    one = interval(np.array([0.3]))
     assert one[0] == 0.3 and math.isnan(one[1]) and math.isnan(one[2])
 
 
+def test_overlapping_intervals_share_a_rank():
+    from boltzbench.tables import shared_ranks
+
+    # a and b overlap; c is worse than both beyond the intervals; d failed
+    means = [1.0, 1.1, 3.0, np.nan]
+    lows = [0.8, 0.9, 2.8, np.nan]
+    highs = [1.2, 1.3, 3.2, np.nan]
+    ranks = shared_ranks(means, lows, highs, [False, False, False, True])
+    assert list(ranks) == [1, 1, 3, 4]
+    # higher is better: reversed
+    ranks = shared_ranks(means, lows, highs, [False] * 4, lower=False)
+    assert list(ranks[:3]) == [2, 2, 1]
+
+
 def test_budgets_rank_separately_and_the_headline_is_the_largest():
-    from boltzbench.report import headline
+    from boltzbench.tables import at_largest_budget
 
     rows = []
     for budget, better in [(1000, "a"), (10000, "b")]:
@@ -75,7 +91,7 @@ def test_budgets_rank_separately_and_the_headline_is_the_largest():
     board = leaderboard(pd.DataFrame(rows))
     ranks = board.set_index(["budget", "method"])["rank"]
     assert ranks[(1000, "a")] == 1 and ranks[(10000, "b")] == 1
-    assert set(headline(board)["budget"]) == {10000}
+    assert set(at_largest_budget(board)["budget"]) == {10000}
 
 
 def _board(means):
@@ -106,8 +122,8 @@ def test_compare_classifies_changes():
 
 
 def test_break_even_by_hand():
-    """An amortized sampler with MMD² 0.01, training 1000 evaluations, 1 per sample; MCMC
-    first reaches 0.01 at 600 evaluations with 100 draws (6 per sample):
+    """An amortized sampler with MMD² 0.01 (the primary metric here), training 1000 cost
+    units, 1 per sample; MCMC first reaches 0.01 at 600 units with 100 draws (6 per sample):
     n* = 1000 / (6 − 1) = 200. Throughput: 50 samples in 0.5 s is 100/s; MCMC spends
     2 s on 1000 evaluations, so 6 evaluations per sample give 1 / (6 · 0.002) = 83.3/s."""
     from boltzbench.breakeven import break_even
@@ -121,8 +137,9 @@ def test_break_even_by_hand():
                 "seed": s,
                 "status": "ok",
                 "mmd": 0.01,
-                "energy_evals_train": 1000,
-                "energy_evals_sample": 50,
+                "primary_metric": "mmd",
+                "cost_train": 1000,
+                "cost_sample": 50,
                 "n_samples": 50,
                 "train_seconds": 2.0,
                 "sample_seconds": 0.5,
@@ -137,8 +154,9 @@ def test_break_even_by_hand():
                 "seed": 0,
                 "status": "ok",
                 "mmd": 0.001,
-                "energy_evals_train": 500,
-                "energy_evals_sample": 500,
+                "primary_metric": "mmd",
+                "cost_train": 500,
+                "cost_sample": 500,
                 "n_samples": 200,
                 "train_seconds": 1.0,
                 "sample_seconds": 1.0,
@@ -152,7 +170,7 @@ def test_break_even_by_hand():
                 "method": "mala",
                 "seed": 0,
                 "phase": "sample",
-                "evals": e,
+                "cost": e,
                 "n": n,
                 "mmd": q,
             }

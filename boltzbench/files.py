@@ -1,7 +1,8 @@
-"""Small file helpers: atomic writes and the cache folder."""
+"""Small file helpers: atomic writes, `.npy` bytes and the cache folder."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -45,8 +46,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def npy_bytes(array: np.ndarray) -> bytes:
     """``array`` in ``.npy`` format."""
-    import io
-
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()

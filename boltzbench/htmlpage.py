@@ -1,0 +1,133 @@
+"""``report.html``: one self-contained page (tables and PNG plots embedded as data URIs, no
+scripts or styles from outside) that opens offline in any browser. It leads with the
+answer: the overall ranking, then a table of contents, one table per target sorted by its
+primary metric, the figures with captions, the provenance block, and the break-even detail
+folded away.
+
+A short inline script counts the images that decoded (``naturalWidth > 0``) and writes
+``data-images-loaded="k/n"`` on ``<body>``, so a headless browser can check the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from boltzbench.views import overall_view, target_view
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1400px; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: right; }
+th:nth-child(2), td:nth-child(2) { text-align: left; }
+img { max-width: 100%; margin: 0.5em 0; border: 1px solid #ddd; }
+figcaption, .note { color: #555; font-size: 13px; }
+nav li { margin: 2px 0; }
+"""
+
+SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) { if (imgs[i].naturalWidth > 0) ok++; }
+  document.body.setAttribute('data-images-loaded', ok + '/' + imgs.length);
+});
+"""
+
+#: a caption per figure, by file stem (samples_<target> share one)
+CAPTIONS = {
+    "heatmap": "Methods × targets per metric at each target's largest budget; colour: rank "
+    "(green best), with a colour bar; grey: n/a; 'failed' where a cell failed.",
+    "curves": "Quality against cost: each metric against budget units spent, mean over "
+    "seeds with the 95% interval; the exact sampler's floor at the same sample size dashed.",
+    "bars": "Per target: mean over seeds with 95% intervals; the floor dashed; × marks "
+    "a failed method.",
+    "budgets": "The primary metric against budget (sweeps): one line per method with its "
+    "interval over seeds, the exact floor as a band.",
+    "energy": "Histograms of E(x) of each method's samples against the reference.",
+    "samples": "Samples of each method (rows: seeds) over energy contours, the reference "
+    "first; the Ramachandran plane for aldp.",
+}
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, na_rep="n/a", border=0, escape=True)
+
+
+def _anchor(name: str) -> str:
+    return "t-" + "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _figure(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    alt = html.escape(path.stem)
+    caption = CAPTIONS.get(path.stem.split("_")[0], "")
+    return (
+        f'<figure id="{_anchor(path.stem)}"><img alt="{alt}" src="data:image/png;base64,'
+        f'{data}"><figcaption><b>{alt}</b>. {html.escape(caption)}</figcaption></figure>'
+    )
+
+
+def render(
+    title: str,
+    runs: pd.DataFrame,
+    board: pd.DataFrame,
+    summary: pd.DataFrame,
+    breakeven: pd.DataFrame,
+    plots: list[Path],
+    provenance: dict[str, str],
+    note: str = "",
+) -> str:
+    """The page (``runs`` and ``board`` at each target's largest budget)."""
+    targets = sorted(board["target"].unique()) if not board.empty else []
+    plots = [p for p in plots if Path(p).is_file()]
+    toc = ['<nav id="contents"><h2>Contents</h2><ul>', '<li><a href="#overall">Overall</a></li>']
+    toc += [f'<li><a href="#{_anchor(t)}">{html.escape(t)}</a></li>' for t in targets]
+    toc += [
+        '<li><a href="#figures">Figures</a></li>',
+        '<li><a href="#provenance">Provenance</a></li>',
+        '<li><a href="#breakeven">Break-even detail</a></li>',
+        "</ul></nav>",
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="note">{html.escape(note)}</p>',
+        '<section id="overall"><h2>Overall</h2>',
+        '<p class="note">Mean rank over targets by each target\'s primary metric (ties '
+        "shared where 95% intervals overlap), ok cells, mean cost per cell, failures.</p>",
+        _table(overall_view(summary)) if not summary.empty else "<p>No finished cells.</p>",
+        "</section>",
+        *toc,
+    ]
+    for target in targets:
+        view, primary = target_view(board, runs, target, bold="{} (floor)")
+        if primary:
+            view = view.rename(columns={primary: f"{primary} (primary)"})
+        parts += [
+            f'<section id="{_anchor(target)}"><h2>{html.escape(target)}</h2>',
+            f'<p class="note">Sorted by rank on the primary metric {html.escape(str(primary))}'
+            "; =k: shared rank.</p>",
+            _table(view),
+            "</section>",
+        ]
+    parts += ['<section id="figures"><h2>Figures</h2>'] + [_figure(p) for p in plots]
+    parts += ["</section>", '<section id="provenance"><h2>Provenance</h2><dl>']
+    for key, value in provenance.items():
+        parts.append(f"<dt>{html.escape(key)}</dt><dd><code>{html.escape(str(value))}</code></dd>")
+    parts += ["</dl></section>", '<section id="breakeven"><h2>Break-even detail</h2>']
+    if not breakeven.empty:
+        parts += [
+            "<details><summary>Break-even sample counts against MCMC "
+            f"({len(breakeven)} rows)</summary>",
+            _table(breakeven),
+            "</details>",
+        ]
+    else:
+        parts.append("<p>None: no amortized method with an MCMC comparison.</p>")
+    parts += ["</section>", f"<script>{SCRIPT}</script>", "</body></html>"]
+    return "\n".join(parts)

@@ -1,0 +1,167 @@
+"""Scoring samples: metrics, noise floors, quality-against-cost curves and estimates.
+
+Scoring is apart from running: :func:`score_record` fills a record's metrics from its
+samples (a tensor, or the stored ``.npy`` file), so a metric added later costs a rescore
+(:func:`rescore`, the ``boltzbench score`` command), never a rerun of a method. The metric
+list is not part of a cell's identity.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from boltzbench.driver import validate_samples
+from boltzbench.floors import noise_floors
+from boltzbench.protocols import primary_metric
+from boltzbench.records import iter_records, reseal
+from boltzbench.registry import METRICS, TARGETS
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 500 characters."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:500]
+
+
+def score_record(
+    record: dict[str, Any],
+    target: Any,
+    samples: torch.Tensor,
+    metrics: Iterable[str],
+    device: torch.device | None = None,
+) -> None:
+    """Compute ``metrics`` of ``samples`` [n, d] against the target's frozen reference
+    into ``record`` (``metrics``, ``floors``, ``metric_versions``, ``metric_estimators``);
+    metrics from diagnostics read ``record["diagnostics"]``. A metric that raises or is not
+    finite sets the status ``metric_failed``; one that does not apply is None. Metrics
+    registered with ``accelerated=True`` get samples and reference on ``device``."""
+    reference = target.reference().samples
+    record["primary_metric"] = primary_metric(target)
+    on_device = None
+    if device is not None and device.type != "cpu":
+        on_device = (samples.to(device), reference.to(device))
+    for key in ("metrics", "floors", "metric_versions", "metric_estimators"):
+        record[key] = {}
+    errors = []
+    sample_metrics = []
+    for name in metrics:
+        fn = METRICS.get(name)
+        record["metric_versions"][name] = fn.version
+        try:
+            if getattr(fn, "source", "samples") == "diagnostics":
+                value = fn(record.get("diagnostics", {}), target)
+                if value is None:
+                    del record["metric_versions"][name]
+                    continue
+            else:
+                sample_metrics.append(name)
+                if on_device is not None and getattr(fn, "accelerated", False):
+                    value = fn(*on_device, target)
+                else:
+                    value = fn(samples, reference, target)
+                estimator = getattr(fn, "estimator", None)
+                if estimator is not None:
+                    record["metric_estimators"][name] = estimator(
+                        samples.shape[0], reference.shape[0], target
+                    )
+            if value is None:  # the metric does not apply to this target
+                record["metrics"][name] = None
+                continue
+            value = float(value)
+            record["metrics"][name] = value if math.isfinite(value) else None
+            if not math.isfinite(value):
+                errors.append(f"{name}: not finite")
+        except Exception as exc:
+            record["metrics"][name] = None
+            errors.append(f"{name}: {one_line(exc)}")
+    try:
+        record["floors"] = noise_floors(target, sample_metrics, samples.shape[0])
+    except Exception as exc:
+        errors.append(f"floors: {one_line(exc)}")
+    if errors:
+        record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]
+    elif record.get("status") == "metric_failed":
+        record["status"], record["error"] = "ok", ""
+
+
+CURVE_MAX_POINTS = 1000
+
+
+def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
+    """Score a method's snapshots (if any) with the target's primary metric against the
+    reference: the record's ``curve`` is a list of {energy_evals, grad_evals, evals, cost,
+    phase, n, <metric>, <metric>_floor} (``cost`` in budget units; the floor is the exact
+    sampler's at the same n as the snapshot, so the two are comparable). A snapshot larger
+    than CURVE_MAX_POINTS is thinned evenly. A broken snapshot list is reported in
+    ``curve_error`` and never fails the cell."""
+    if not snapshots:
+        return
+    try:
+        name = primary_metric(target)
+        fns = {name: METRICS.get(name)}
+        reference = target.reference().samples
+        curve = []
+        for snap in snapshots:
+            x = validate_samples(snap.samples, snap.samples.shape[0], target.dim)
+            if x.shape[0] > CURVE_MAX_POINTS:
+                x = x[torch.linspace(0, x.shape[0] - 1, CURVE_MAX_POINTS).long()]
+            point = {
+                "energy_evals": int(snap.energy_evals),
+                "grad_evals": int(snap.grad_evals),
+                "evals": int(snap.energy_evals) + int(snap.grad_evals),
+                "cost": float(
+                    snap.cost
+                    if getattr(snap, "cost", None) is not None
+                    else int(snap.energy_evals) + int(snap.grad_evals)
+                ),
+                "phase": str(snap.phase),
+                "n": int(x.shape[0]),
+            }
+            for metric, fn in fns.items():
+                value = fn(x, reference, target)
+                point[metric] = None if value is None else float(value)
+                point[f"{metric}_floor"] = noise_floors(target, [metric], x.shape[0])[metric]
+            curve.append(point)
+        record["curve"] = curve
+    except Exception as exc:
+        record["curve_error"] = one_line(exc)
+
+
+def rescore(out_dir: Path, metrics: Iterable[str] | None = None) -> int:
+    """Rescore every stored ok (or metric_failed) cell of ``out_dir`` from its samples file,
+    with ``metrics`` (default: the metrics each record was scored with), resealing each
+    record. No method runs. Returns the number of records rescored; a record that cannot
+    be trusted, or whose target is unavailable, is left as it is, with a line on stderr."""
+    chosen = list(metrics) if metrics is not None else None
+    for name in chosen or []:
+        METRICS.get(name)  # unknown names fail before anything is written
+    targets: dict[str, Any] = {}
+    done = 0
+    for path, record, problem in iter_records(out_dir):
+        if record is None:
+            if problem:
+                print(f"boltzbench: leaving out {path.name}: {problem}", file=sys.stderr)
+            continue
+        if record.get("status") not in ("ok", "metric_failed") or not record.get("samples_file"):
+            continue
+        name = record["target"]
+        try:
+            if name not in targets:
+                targets[name] = TARGETS.get(name)()
+        except Exception as exc:
+            print(f"boltzbench: cannot rescore {path.name}: {one_line(exc)}", file=sys.stderr)
+            continue
+        samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
+        names = chosen if chosen is not None else list(record.get("metric_versions", {}))
+        score_record(record, targets[name], samples, names)
+        reseal(path, record)
+        done += 1
+    return done

@@ -1,0 +1,97 @@
+"""The tables as a reader sees them: formatted frames that both ``LEADERBOARD.md`` and
+``report.html`` render, so the two never disagree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from boltzbench.tables import metric_columns
+
+
+def fmt_value(mean: float, low: float, high: float) -> str:
+    """``mean [low, high]``, or the mean alone without an interval, or ``failed``."""
+    if not np.isfinite(mean):
+        return "failed"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} [{low:.3g}, {high:.3g}]"
+
+
+def rank_label(rank: int, ranks: pd.Series) -> str:
+    """``3`` or ``=3`` when another method shares the rank (intervals overlap)."""
+    return f"={rank}" if int((ranks == rank).sum()) > 1 else str(rank)
+
+
+def target_view(
+    board: pd.DataFrame, runs: pd.DataFrame, target: str, bold: str = "**{}**"
+) -> tuple[pd.DataFrame, str | None]:
+    """One target's table at its budget: rank (by the primary metric, shared where the
+    intervals overlap), method, ok/seeds, the primary metric first, then the others,
+    total cost per cell, budget used, train seconds and samples/s; sorted by rank. Values
+    within the exact sampler's floor are wrapped in ``bold``. Also returns the primary
+    metric's name."""
+    sub = board[board["target"] == target]
+    cells_all = runs[runs["target"] == target]
+    primary_rows = sub[sub["primary"].astype(bool)]
+    primary = str(primary_rows["metric"].iloc[0]) if len(primary_rows) else None
+    metrics = [m for m in metric_columns(runs) if m in set(sub["metric"])]
+    if primary in metrics:
+        metrics = [primary] + [m for m in metrics if m != primary]
+    key = sub[sub["metric"] == (primary or (metrics[0] if metrics else ""))]
+    ranks = key.set_index("method")["rank"]
+    methods = sorted(sub["method"].unique(), key=lambda m: (ranks.get(m, 10**6), m))
+    rows = []
+    for method in methods:
+        cells = cells_all[cells_all["method"] == method]
+        m = sub[sub["method"] == method].set_index("metric")
+        row = {
+            "rank": rank_label(int(ranks[method]), ranks) if method in ranks else "–",
+            "method": method,
+            "ok/seeds": f"{int((cells['status'] == 'ok').sum())}/{len(cells)}",
+        }
+        for k in metrics:
+            if k not in m.index:
+                row[k] = "n/a"
+                continue
+            text = fmt_value(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"])
+            row[k] = bold.format(text) if m.loc[k, "within_floor"] else text
+        cost = pd.to_numeric(cells["total_cost"], errors="coerce").mean()
+        used = pd.to_numeric(cells["budget_used"], errors="coerce").mean()
+        row["total cost"] = f"{cost:.3g}" if np.isfinite(cost) else "–"
+        row["budget used"] = f"{used:.2f}" if np.isfinite(used) else "–"
+        row["train s"] = f"{pd.to_numeric(cells['train_seconds'], errors='coerce').mean():.3g}"
+        sps = pd.to_numeric(cells["samples_per_second"], errors="coerce").mean()
+        row["samples/s"] = f"{sps:.3g}" if np.isfinite(sps) else "–"
+        rows.append(row)
+    floors = {"rank": "", "method": "*floor (exact sampler)*", "ok/seeds": ""}
+    for k in metrics:
+        value = sub[sub["metric"] == k]["floor"].mean()
+        floors[k] = "–" if pd.isna(value) else f"{value:.4g}"
+    rows.append(floors | {"total cost": "", "budget used": "", "train s": "", "samples/s": ""})
+    return pd.DataFrame(rows), primary
+
+
+def overall_view(summary: pd.DataFrame) -> pd.DataFrame:
+    """The overall table, formatted (see :func:`boltzbench.tables.overall`)."""
+    if summary.empty:
+        return summary
+    return pd.DataFrame(
+        {
+            "method": summary["method"],
+            "mean rank (primary metric)": summary["mean_rank"].map(lambda v: f"{v:.2f}"),
+            "targets": summary["targets"],
+            "ok/cells": [f"{o}/{c}" for o, c in zip(summary["ok"], summary["cells"], strict=True)],
+            "mean cost per cell": summary["mean_cost"].map(lambda v: f"{v:.3g}"),
+            "failures": summary["failures"],
+        }
+    )
+
+
+def markdown_table(df: pd.DataFrame) -> list[str]:
+    """A pipe table's lines."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
+    return lines
