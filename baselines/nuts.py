@@ -1,0 +1,557 @@
+"""The No-U-Turn Sampler (NUTS), batched over independent chains.
+
+Multinomial NUTS with the generalized no-U-turn criterion as in Stan (Hoffman & Gelman
+2014; Betancourt 2017, "A Conceptual Introduction to Hamiltonian Monte Carlo", appendix A),
+including Stan's extra checks across the seam of two merged subtrees. Trees are built by
+iterative doubling synchronised across chains: at doubling j every chain still building
+draws a direction and integrates a new subtree of 2^j leapfrog steps, one leaf at a time;
+each leaf evaluates only the rows of chains whose tree is still valid, so the counted
+evaluations are exactly the leapfrog steps taken.
+
+Warm-up as Stan's windowed adaptation: per-chain dual averaging of the step size toward
+``target_accept`` throughout, and a diagonal inverse mass matrix (the variance of the
+chains' points, pooled over chains) estimated at the end of slow windows of doubling
+length (25, 50, 100, ... after an initial buffer of 75 transitions, with a terminal buffer
+of 50; scaled 15 % / 75 % / 10 % for short warm-ups). After every metric update the step
+size is re-initialised by Stan's doubling/halving heuristic and dual averaging restarts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from boltzbench.baselines.mcmc import (
+    PLAN_AFTER,
+    WARMUP_SHARE,
+    ChainConfig,
+    ChainMethod,
+    DualAveraging,
+    _is_checkpoint,
+)
+
+from boltzbench.budget import MARGIN, affordable, has_budget, unit_cost
+from boltzbench.counter import BudgetExceeded, Counter
+from boltzbench.registry import register_method
+from boltzbench.rng import generator
+
+#: warm-up transitions whose costs estimate a production transition's (the latest ones)
+COST_WINDOW = 20
+
+
+@dataclass
+class NUTSConfig(ChainConfig):
+    """NUTS settings; see :class:`ChainConfig` (``warmup`` and ``thin`` count NUTS
+    transitions, each costing its tree's leapfrog steps in gradients per chain).
+
+    Attributes:
+        n_chains: chains in parallel. Fewer than MALA's 200: a NUTS transition costs
+            several gradients, and warm-up costs grow with the number of chains.
+        warmup: warm-up transitions per chain (Stan-like windows are laid out on it).
+            Under a budget it is an upper bound: after ``PLAN_AFTER`` transitions the
+            length is set to half of what is left once production at thin 1 (at the
+            measured cost per transition) is reserved; the rest goes to thinning.
+        step_size: initial step, relative to init_std; with ``warmup`` > 0 it is only the
+            starting point of Stan's step-size heuristic, then of dual averaging.
+        target_accept: dual-averaging target for the mean Metropolis acceptance
+            probability over each tree's leapfrog states (Stan's ``adapt_delta``).
+        max_depth: tree-depth cap: at most 2^max_depth − 1 leapfrog steps per transition.
+        max_delta_h: a leapfrog state whose energy error H − H0 exceeds it (or is not
+            finite) makes the trajectory divergent: its subtree is discarded and the tree
+            stops (Stan's 1000).
+        adapt_metric: estimate a diagonal mass matrix in the slow windows (False: identity).
+    """
+
+    n_chains: int = 64
+    warmup: int = 500
+    thin: int = 1
+    target_accept: float = 0.8
+    step_size: float = 0.1
+    max_depth: int = 10
+    max_delta_h: float = 1000.0
+    adapt_metric: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        if self.step_size <= 0 or self.max_depth < 1 or self.max_delta_h <= 0:
+            raise ValueError(f"invalid NUTS settings in {self}")
+
+
+def adaptation_windows(
+    warmup: int, init_buffer: int = 75, term_buffer: int = 50, base_window: int = 25
+) -> list[tuple[int, int]]:
+    """The slow windows [start, end) of Stan's windowed adaptation over ``warmup``
+    transitions: after an initial buffer, windows of doubling length, the last stretched to
+    the terminal buffer; none under 20 transitions; buffers 15 % and 10 % (the windows the
+    rest) when the default ones do not fit."""
+    if warmup < 20:
+        return []
+    if init_buffer + term_buffer + base_window > warmup:
+        init_buffer, term_buffer = int(0.15 * warmup), int(0.1 * warmup)
+        base_window = warmup - init_buffer - term_buffer
+    last = warmup - term_buffer
+    windows = [(init_buffer, init_buffer + base_window)]
+    size = base_window
+    while windows[-1][1] < last:
+        start = windows[-1][1]
+        size *= 2
+        end = start + size
+        if end + 2 * size > last:  # the next window would not fit: stretch this one
+            end = last
+        windows.append((start, end))
+    return windows
+
+
+def no_uturn(p_sharp_a: torch.Tensor, p_sharp_b: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
+    """The generalized no-U-turn criterion: True (per row) where a trajectory with momentum
+    sum ``rho`` and velocities M⁻¹p ``p_sharp_a``, ``p_sharp_b`` at its two ends has not
+    turned back, i.e. both p♯·ρ > 0. Symmetric in the two ends. Shapes [k, d] -> [k]."""
+    return ((p_sharp_a * rho).sum(-1) > 0) & ((p_sharp_b * rho).sum(-1) > 0)
+
+
+def merge_ok(
+    old: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    new: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    inv_mass: torch.Tensor,
+) -> torch.Tensor:
+    """Stan's checks when a subtree ``new`` built right after ``old`` (continuing from its
+    last leaf) joins it: no U-turn over the merged span, nor over either part extended by
+    the adjacent leaf of the other. Each part is (ρ, first leaf's p, last leaf's p) in
+    build order, [k, d] each; returns [k] bool."""
+    rho_a, first_a, last_a = old
+    rho_b, first_b, last_b = new
+    # the three no_uturn checks in one pass: ends [2, 3, k, d] against spans [3, k, d]
+    rho = torch.stack((rho_a + rho_b, rho_a + first_b, rho_b + last_a))
+    ends = torch.stack((first_a, first_a, last_a, last_b, first_b, last_b)).unflatten(0, (2, 3))
+    return ((ends * inv_mass * rho).sum(-1) > 0).flatten(0, 1).all(0)
+
+
+@dataclass
+class _Subtree:
+    """A subtree built from the end of a trajectory, per chain (rows of the chains that
+    built it): ``valid`` (no divergence, no U-turn inside), its log total weight, its
+    multinomial proposal, ρ, first leaf's momentum, last leaf's state, and the Metropolis
+    acceptance sum and leapfrog steps for the adaptation statistic."""
+
+    valid: torch.Tensor
+    divergent: torch.Tensor
+    log_w: torch.Tensor
+    prop: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    rho: torch.Tensor
+    first_p: torch.Tensor
+    last: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    accept_sum: torch.Tensor
+    steps: torch.Tensor
+
+
+@register_method("nuts")
+class NUTS(ChainMethod):
+    """Multinomial NUTS with the generalized U-turn criterion, per-chain step sizes and a
+    diagonal mass matrix tuned in Stan-like windows (see the module docstring).
+
+    A transition draws p ~ N(0, M) and doubles the trajectory forward or backward at random
+    until the generalized criterion (with Stan's extra checks) sees a U-turn, a subtree
+    diverges, or the tree reaches ``max_depth``; the new point is drawn from the trajectory
+    with probabilities ∝ exp(−H) (uniform progressive sampling inside a subtree, biased
+    toward the newest subtree at each doubling). Cost: one gradient (with the energy at the
+    same row) per leapfrog step per chain, plus one per chain at the start and a few per
+    chain for each step-size initialisation in warm-up.
+
+    Budget: the cheapest production (one leapfrog step per transition) must fit or ``fit``
+    fails before any evaluation. After ``PLAN_AFTER`` warm-up transitions the warm-up
+    length is set to half of what is left after reserving production at the measured cost
+    (capped at ``warmup``); production spends the rest on thinning. A doubling whose worst
+    case (every chain still building takes all 2^j steps) would eat into what the remaining
+    work needs at one step per transition is not started: the tree stops there (counted as
+    ``budget_capped``), so the counter is never overrun.
+    """
+
+    Config = NUTSConfig
+    config: NUTSConfig
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, target: Counter, *, seed: int) -> None:
+        c = self.config
+        c.validate()
+        self.target = target
+        self.gen = generator(seed)
+        self._unit = unit_cost(target, grad=1)
+        self._fail_if_unaffordable()
+        n = c.n_chains
+        self.h = torch.full((n,), c.step_size * float(target.init_std))
+        self.inv_mass = torch.ones(target.dim)
+        self._to_go: int | None = None  # production transitions left (None in warm-up)
+        self._costs: list[float] = []  # budget units of each warm-up transition
+        self._stats = {
+            p: {"transitions": 0, "depth": 0.0, "steps": 0.0, "divergent": 0, "max_depth": 0}
+            for p in ("train", "sample")
+        }
+        self.leapfrog_steps = {"train": 0, "sample": 0}
+        self.search_steps = 0  # step-size heuristic leapfrog steps (warm-up)
+        self.budget_capped = 0
+        self.metric_updates = 0
+        x0 = self._initial(n)
+        self.state = (x0, *target.energy_and_score(x0))
+        self._moved = torch.zeros(n, dtype=torch.bool)
+        warmup = c.warmup
+        if warmup > 0:
+            self._find_step_size()
+        self.adapter = DualAveraging(self.h, c.target_accept)
+        self._windows = adaptation_windows(warmup) if c.adapt_metric else []
+        self._collected: list[tuple[int, torch.Tensor]] = []
+        budgeted = has_budget(target)
+        i = 0
+        while i < warmup:
+            if budgeted and i >= PLAN_AFTER and self._over_plan():
+                break  # costs ran above the plan: keep what production needs
+            self._i = i
+            self._count("train", self._transition(adapt=True))
+            i += 1
+            if _is_checkpoint(i):
+                self._snapshot(self._position(), "train")
+            if budgeted and i == min(PLAN_AFTER, warmup):
+                planned = min(warmup, i + self._planned_warmup())
+                if planned < warmup:
+                    warmup = planned
+                    self._windows = adaptation_windows(warmup) if c.adapt_metric else []
+        self._end_warmup(i)
+
+    def _fail_if_unaffordable(self) -> None:
+        """Raise BudgetExceeded before any evaluation when the budget cannot pay for the
+        starting points and the cheapest production (one leapfrog step per transition)."""
+        t = self.target
+        if not has_budget(t):
+            return
+        c = self.config
+        need = c.n_chains * (1 + self._production_rounds()) * self._unit
+        if need > (1 - MARGIN) * t.budget:
+            rounds = self._production_rounds()
+            raise BudgetExceeded(
+                f"nuts: {rounds} rounds of {c.n_chains} chains need at least "
+                f"{need:g} budget units (one leapfrog step per transition), more than "
+                f"{1 - MARGIN:g} × the budget of {t.budget}"
+            )
+
+    def _end_warmup(self, done: int) -> None:
+        if done > 0:
+            self.h = self.adapter.final
+        self._collected = []
+
+    # budget planning -----------------------------------------------------------------
+    def _production_rounds(self) -> int:
+        """Production rounds (one draw per chain each) for the samples the cell asks for."""
+        n = getattr(self.target, "n_samples", None) or self.config.n_chains
+        return math.ceil(n / self.config.n_chains)
+
+    def _mean_cost(self) -> float:
+        recent = self._costs[-COST_WINDOW:]
+        return max(sum(recent) / len(recent), self.config.n_chains * self._unit)
+
+    def _expected(self, k: int) -> float:
+        """A cautious cost of k more transitions: k × mean + 3 √k × sd of the latest
+        ``COST_WINDOW`` warm-up transitions' costs (costs fall as the tuning improves, so
+        only the recent ones predict production)."""
+        recent = torch.tensor(self._costs[-COST_WINDOW:], dtype=torch.float64)
+        sd = float(recent.std()) if recent.numel() > 1 else 0.0
+        return k * float(recent.mean()) + 3.0 * math.sqrt(k) * sd
+
+    def _over_plan(self) -> bool:
+        """Whether one more warm-up transition and production at thin 1 no longer fit."""
+        return self._expected(1 + self._production_rounds()) > affordable(self.target, 1.0)
+
+    def _planned_warmup(self) -> int:
+        """Further warm-up transitions under the budget: a share of what is left after
+        reserving production at thin 1 at the measured cost."""
+        production = self._expected(self._production_rounds())
+        free = affordable(self.target, self._mean_cost(), reserve=production)
+        return int(WARMUP_SHARE * free)
+
+    def _spendable(self) -> float:
+        """Budget units the current tree may still spend: what is left after the rest of
+        the run's cheapest work (production at one step per transition, and in warm-up
+        the budget's margin)."""
+        t = self.target
+        if not has_budget(t):
+            return math.inf
+        n = self.config.n_chains
+        if self._to_go is None:  # warm-up
+            reserve = n * self._production_rounds() * self._unit + MARGIN * t.budget
+        else:
+            reserve = n * self._to_go * self._unit
+        return t.remaining - reserve
+
+    # ------------------------------------------------------------------ sample
+    def sample(self, n: int) -> torch.Tensor:
+        """n draws: every chain's state after each round of ``thin`` transitions, round by
+        round. Under a budget the thinning of each round is set from what is left of it
+        and the production cost measured so far (at first the cautious warm-up estimate),
+        so the rounds spread the budget evenly and the last ones absorb the error."""
+        c = self.config
+        rounds = math.ceil(n / c.n_chains)
+        budgeted = has_budget(self.target) and bool(self._costs)
+        draws, thins = [], []
+        spent, done = 0.0, 0  # production cost and transitions so far
+        for r in range(1, rounds + 1):
+            thin = self._round_thin(rounds - r + 1, spent, done) if budgeted else c.thin
+            thins.append(thin)
+            for t in range(thin):
+                self._to_go = (thin - t - 1) + (rounds - r)  # transitions after this one
+                before = self.target.used
+                self._count("sample", self._transition(adapt=False))
+                spent, done = spent + self.target.used - before, done + 1
+            draws.append(self._position().clone())
+            if _is_checkpoint(r) or r == rounds:
+                self._snapshot(torch.cat(draws), "sample")
+        self.thin_used = sum(thins) / len(thins)
+        self.draws = torch.stack(draws, dim=1)  # [chains, rounds, d]
+        return torch.cat(draws)[:n]
+
+    def _round_thin(self, rounds_left: int, spent: float, done: int) -> int:
+        """Transitions in the next round so that ``rounds_left`` rounds fit in what is left
+        of the budget (after its margin)."""
+        left = affordable(self.target, 1.0)
+        if done == 0:
+            thin = max(1, int(left / (rounds_left * self._mean_cost())))
+            while thin > 1 and self._expected(rounds_left * thin) > left:
+                thin -= 1
+            return thin
+        per_transition = max(spent / done, self.config.n_chains * self._unit)
+        return max(1, int(left / (rounds_left * per_transition)))
+
+    # ------------------------------------------------------------------ dynamics
+    def _kinetic(self, p: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (p * p * self.inv_mass).sum(-1)
+
+    def _momentum(self, shape: torch.Size) -> torch.Tensor:
+        return torch.randn(shape, generator=self.gen) / self.inv_mass.sqrt()
+
+    def _leapfrog(
+        self, x: torch.Tensor, p: torch.Tensor, s: torch.Tensor, eps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One leapfrog step of signed size eps [k, 1] per row: (x, p, E, −∇E) after it.
+        One counted gradient (and energy) per row."""
+        p = p + 0.5 * eps * s
+        x = x + eps * self.inv_mass * p
+        e, s = self.target.energy_and_score(x)
+        return x, p + 0.5 * eps * s, e, s
+
+    def _find_step_size(self) -> None:
+        """Stan's step-size initialisation, per chain: double (or halve) the step while one
+        leapfrog step from the chain's point, with fresh momentum, keeps (or fails to keep)
+        an acceptance probability above 0.8. Counted leapfrog steps; at most 40 rounds."""
+        x, e, s = self.state
+        n = x.shape[0]
+        direction = torch.zeros(n)
+        searching = torch.ones(n, dtype=torch.bool)
+        for it in range(40):
+            idx = searching.nonzero().squeeze(1)
+            if idx.numel() == 0 or idx.numel() * self._unit > self._spendable():
+                break
+            p = self._momentum(torch.Size((idx.numel(), x.shape[1])))
+            h = self.h[idx]
+            _, p1, e1, _ = self._leapfrog(x[idx], p, s[idx], h[:, None])
+            self.search_steps += idx.numel()
+            delta = (e[idx] + self._kinetic(p)) - (e1 + self._kinetic(p1))
+            good = torch.nan_to_num(delta, nan=-math.inf) > math.log(0.8)
+            if it == 0:
+                direction[idx] = torch.where(good, 1.0, -1.0)
+            d = direction[idx]
+            done = ((d > 0) & ~good) | ((d < 0) & good)
+            self.h[idx] = torch.where(done, h, h * 2.0**d)
+            searching[idx] = ~done
+
+    def _transition(self, adapt: bool) -> float:
+        c = self.config
+        x0, e0, s0 = self.state
+        n = x0.shape[0]
+        m_inv = self.inv_mass
+        p0 = self._momentum(x0.shape)
+        h0 = e0 + self._kinetic(p0)
+        # the trajectory's two ends (backward, forward), its proposal, weight and Σp
+        left = [x0.clone(), p0.clone(), s0.clone()]
+        right = [x0.clone(), p0.clone(), s0.clone()]
+        prop = [x0.clone(), e0.clone(), s0.clone()]
+        log_w = torch.zeros(n)
+        rho = p0.clone()
+        depth = torch.zeros(n, dtype=torch.long)
+        building = torch.ones(n, dtype=torch.bool)
+        divergent = torch.zeros(n, dtype=torch.bool)
+        accept_sum = torch.zeros(n)
+        steps = torch.zeros(n)
+        for j in range(c.max_depth):
+            idx = building.nonzero().squeeze(1)
+            k = idx.numel()
+            if k == 0:
+                break
+            if k * 2**j * self._unit > self._spendable():
+                self.budget_capped += 1
+                break
+            fwd = torch.rand(k, generator=self.gen) < 0.5
+            f = fwd[:, None]
+            start = [torch.where(f, r[idx], lt[idx]) for r, lt in zip(right, left, strict=True)]
+            eps = torch.where(fwd, self.h[idx], -self.h[idx])
+            sub = self._subtree(*start, eps, j, h0[idx])
+            accept_sum[idx] += sub.accept_sum
+            steps[idx] += sub.steps
+            divergent[idx] |= sub.divergent
+            ok = sub.valid
+            # multinomial sampling biased toward the new subtree: min(1, w_new / w_old)
+            u = torch.rand(k, generator=self.gen)
+            take = ok & (u < (sub.log_w - log_w[idx]).exp())
+            for t, new in zip(prop, sub.prop, strict=True):
+                t[idx] = torch.where(take.view(-1, *[1] * (new.dim() - 1)), new, t[idx])
+            log_w[idx] = torch.where(ok, torch.logaddexp(log_w[idx], sub.log_w), log_w[idx])
+            # the generalized criterion over the whole new trajectory (old tree, then new)
+            far_p = torch.where(f, left[1][idx], right[1][idx])
+            near_p = torch.where(f, right[1][idx], left[1][idx])
+            turned = ~merge_ok(
+                (rho[idx], far_p, near_p), (sub.rho, sub.first_p, sub.last[1]), m_inv
+            )
+            rho[idx] = rho[idx] + sub.rho
+            grow_r, grow_l = idx[ok & fwd], idx[ok & ~fwd]
+            for ends, grow, sel in ((right, grow_r, ok & fwd), (left, grow_l, ok & ~fwd)):
+                for t, new in zip(ends, sub.last, strict=True):
+                    t[grow] = new[sel]
+            depth[idx] += ok.long()
+            building[idx] = ok & ~turned
+        moved = (prop[0] != x0).any(1)
+        self.state = (prop[0], prop[1], prop[2])
+        accept = torch.where(steps > 0, accept_sum / steps.clamp(min=1), c.target_accept)
+        phase = "train" if adapt else "sample"
+        if not adapt:
+            self._moved |= moved
+        self._record(phase, depth, steps, divergent)
+        if adapt:
+            self._costs.append(float(steps.sum()) * self._unit)
+            self._adapt(accept)
+        return float(accept.sum())
+
+    def _subtree(
+        self,
+        x: torch.Tensor,
+        p: torch.Tensor,
+        s: torch.Tensor,
+        eps: torch.Tensor,
+        depth: int,
+        h0: torch.Tensor,
+    ) -> _Subtree:
+        """Build a subtree of 2^depth leapfrog steps from (x, p, s) with signed steps eps
+        [k], leaf by leaf. A row stops at its first divergence or at the first completed
+        node (of 2, 4, … leaves) that fails :func:`merge_ok`; later leaves evaluate only
+        the rows still going. The proposal is drawn by uniform progressive sampling, which
+        gives each leaf probability ∝ exp(H0 − H)."""
+        k, d = x.shape
+        m_inv = self.inv_mass
+        x, p, s = x.clone(), p.clone(), s.clone()
+        alive = torch.ones(k, dtype=torch.bool)
+        divergent = torch.zeros(k, dtype=torch.bool)
+        log_w = torch.full((k,), -math.inf)
+        prop_x, prop_e, prop_s = x.clone(), torch.zeros(k), s.clone()
+        rho = torch.zeros(k, d)
+        first_p = torch.zeros(k, d)
+        accept_sum = torch.zeros(k)
+        steps = torch.zeros(k)
+        # stack[m]: (ρ, first p, last p) of the completed left half at level m (2^m leaves)
+        stack = torch.zeros(depth, k, 3, d)
+        step = eps[:, None]
+        for leaf in range(2**depth):
+            a = alive.nonzero().squeeze(1)
+            count = a.numel()
+            if count == 0:
+                break
+            if count == k:
+                a = slice(None)  # every row still going: views instead of gathers
+            xa, pa, ea, sa = self._leapfrog(x[a], p[a], s[a], step[a])
+            log_wa = h0[a] - (ea + self._kinetic(pa))
+            log_wa = torch.nan_to_num(log_wa, nan=-math.inf)
+            div = log_wa < -self.config.max_delta_h
+            accept_sum[a] += log_wa.clamp(max=0.0).exp()
+            steps[a] += 1
+            total = torch.logaddexp(log_w[a], log_wa)
+            take = (torch.rand(count, generator=self.gen) < (log_wa - total).exp())[:, None]
+            prop_x[a] = torch.where(take, xa, prop_x[a])
+            prop_e[a] = torch.where(take[:, 0], ea, prop_e[a])
+            prop_s[a] = torch.where(take, sa, prop_s[a])
+            log_w[a] = total
+            x[a], p[a], s[a] = xa, pa, sa
+            rho[a] += pa
+            if leaf == 0:
+                first_p[a] = pa
+            ok = ~div
+            node = (pa, pa, pa)  # this leaf as a node: (ρ, first p, last p)
+            level, i = 0, leaf
+            while i & 1:  # the leaf completes the right half of nodes up the levels
+                left = stack[level, a].unbind(1)
+                ok &= merge_ok(left, node, m_inv)
+                node = (left[0] + node[0], left[1], node[2])
+                level, i = level + 1, i >> 1
+            if level < depth:
+                stack[level, a] = torch.stack(node, 1)
+            divergent[a] |= div
+            alive[a] = ok
+        return _Subtree(
+            valid=alive,
+            divergent=divergent,
+            log_w=log_w,
+            prop=(prop_x, prop_e, prop_s),
+            rho=rho,
+            first_p=first_p,
+            last=(x, p, s),
+            accept_sum=accept_sum,
+            steps=steps,
+        )
+
+    # ------------------------------------------------------------------ adaptation
+    def _adapt(self, accept: torch.Tensor) -> None:
+        """Per-chain dual averaging; collect points in slow windows; at a window's end,
+        set the inverse metric to their regularised variance (pooled over chains),
+        re-initialise the step sizes and restart dual averaging (Stan's order)."""
+        i = self._i
+        self.h = self.adapter.update(accept)
+        window = next(((a, b) for a, b in self._windows if a <= i < b), None)
+        if window is not None or i < PLAN_AFTER:  # early points: windows may move at the plan
+            self._collected.append((i, self.state[0].clone()))
+        if window is not None and i == window[1] - 1:
+            pts = torch.cat([x for j, x in self._collected if j >= window[0]]).double()
+            m = pts.shape[0]
+            var = pts.var(0)
+            self.inv_mass = ((m / (m + 5.0)) * var + 1e-3 * (5.0 / (m + 5.0))).float()
+            self.metric_updates += 1
+            self._collected = []
+            self._find_step_size()
+            self.adapter = DualAveraging(self.h, self.config.target_accept)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _record(self, phase: str, depth, steps, divergent) -> None:
+        st = self._stats[phase]
+        st["transitions"] += depth.numel()
+        st["depth"] += float(depth.sum())
+        st["steps"] += float(steps.sum())
+        st["divergent"] += int(divergent.sum())
+        st["max_depth"] += int((depth >= self.config.max_depth).sum())
+        self.leapfrog_steps[phase] += int(steps.sum())
+
+    def _position(self) -> torch.Tensor:
+        return self.state[0]
+
+    def _extra_diagnostics(self) -> dict[str, float]:
+        h = self.h
+        out = {
+            "step_size": float(h.median()),
+            "step_size_min": float(h.min()),
+            "step_size_max": float(h.max()),
+            "inv_mass_mean": float(self.inv_mass.mean()),
+            "metric_updates": float(self.metric_updates),
+            "budget_capped": float(self.budget_capped),
+        }
+        for phase, st in self._stats.items():
+            if st["transitions"]:
+                t = st["transitions"]
+                out[f"tree_depth_{phase}"] = st["depth"] / t
+                out[f"leapfrog_per_transition_{phase}"] = st["steps"] / t
+                out[f"divergences_{phase}"] = float(st["divergent"])
+                out[f"max_depth_fraction_{phase}"] = st["max_depth"] / t
+        if self._stats["sample"]["transitions"]:
+            out["frozen_fraction"] = float((~self._moved).float().mean())
+        return out
