@@ -12,6 +12,7 @@ from boltzbench.metrics import (  # noqa: F401  (registration)
     mmd,
     modes,
     moments,
+    multiscale,
     particles,
     wasserstein,
 )
@@ -21,6 +22,9 @@ from boltzbench.metrics.moments import cov_error_value, mean_error_value
 from boltzbench.metrics.wasserstein import random_directions, sliced_w2_value, w2_exact
 
 DEFAULT_METRICS: tuple[str, ...] = (
+    "mmd_multi",
+    "mmd_x0.1",
+    "mmd_x0.3",
     "mean_error",
     "cov_error",
     "mmd",
