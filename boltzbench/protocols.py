@@ -48,10 +48,11 @@ class MetricSpec:
 
 #: the primary metric of a target whose metric spec names none: the multi-scale relative
 #: MMD² (it sees mass between modes), and for particle systems, whose raw coordinates
-#: carry no information, the energy W1 (a collapse onto one low-energy configuration
-#: cannot match the energy distribution)
+#: carry no information, the energy W2 with its outlier rule (a collapse onto one
+#: low-energy configuration cannot match the energy distribution, and a few exploded
+#: samples cannot outweigh that)
 DEFAULT_PRIMARY = "mmd_multi"
-DEFAULT_PARTICLE_PRIMARY = "energy_w1"
+DEFAULT_PARTICLE_PRIMARY = "energy_w2"
 
 
 def primary_metric(target: Any) -> str:

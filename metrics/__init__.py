@@ -1,13 +1,16 @@
 """Metrics: pure functions ``metric(samples, reference, target) -> float``.
 
 Built-in: ``mean_error``, ``cov_error``, ``mmd`` (unbiased RBF MMD²), ``w2`` (exact),
-``sliced_w2``, ``mode_mass_error`` (targets with modes), ``energy_w2`` (W2 of energy
-histograms), ``distance_tv`` (particle targets) and ``rama_tv`` (``aldp``). A metric that
-does not apply to a target returns None (shown as n/a). Each carries a ``version`` that
-goes into every result row.
+``sliced_w2`` (these five on raw coordinates: n/a on particle systems and molecules),
+``mode_mass_error`` (targets with modes), ``energy_w1``, ``energy_w2`` (clipped to the
+reference's range) and ``high_energy_fraction`` (every target), ``distance_w2``,
+``distance_tv`` and ``aligned_w2`` (particle targets), ``rama_kl``, ``rama_tv`` and
+``torsion_w2`` (``aldp``). A metric that does not apply to a target returns None (shown
+as n/a). Each carries a ``version`` that goes into every result row.
 """
 
 from boltzbench.metrics import (  # noqa: F401  (registration)
+    aligned,
     estimates,
     mmd,
     modes,
@@ -31,9 +34,15 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "w2",
     "sliced_w2",
     "mode_mass_error",
+    "energy_w1",
     "energy_w2",
+    "high_energy_fraction",
+    "distance_w2",
     "distance_tv",
+    "aligned_w2",
+    "rama_kl",
     "rama_tv",
+    "torsion_w2",
     "log_z_error",
     "elbo",
     "ess_fraction",

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import torch
+from boltzbench.metrics.particles import raw_coordinates_apply
 
 from boltzbench.registry import register_metric
 
@@ -99,8 +100,12 @@ def median_bandwidth(reference: torch.Tensor, n: int = 1000) -> float:
     return float(torch.pdist(r).median())
 
 
-@register_metric("mmd", version="1", accelerated=True)
-def mmd(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
-    """Unbiased RBF MMD² against the reference, with the target's frozen bandwidth."""
+@register_metric("mmd", version="2", accelerated=True)
+def mmd(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
+    """Unbiased RBF MMD² against the reference, with the target's frozen bandwidth; None
+    on particle systems and molecules (raw coordinates, see
+    :func:`~boltzbench.metrics.particles.raw_coordinates_apply`)."""
+    if not raw_coordinates_apply(target):
+        return None
     bandwidth = target.metric_spec.mmd_bandwidth or median_bandwidth(reference)
     return mmd2_unbiased(samples, reference, bandwidth)

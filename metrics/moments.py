@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from boltzbench.metrics.particles import raw_coordinates_apply
 
 from boltzbench.registry import register_metric
 
@@ -31,15 +32,21 @@ def cov_error_value(samples: torch.Tensor, sigma: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(cov - sigma, ord="fro"))
 
 
-@register_metric("mean_error", version="1")
-def mean_error(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
-    """‖mean − μ‖₂, μ the target's exact mean (the reference mean where unknown)."""
+@register_metric("mean_error", version="2")
+def mean_error(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
+    """‖mean − μ‖₂, μ the target's exact mean (the reference mean where unknown); None on
+    particle systems and molecules (:func:`~boltzbench.metrics.particles.raw_coordinates_apply`)."""
+    if not raw_coordinates_apply(target):
+        return None
     mu, _ = _target_moments(reference, target)
     return mean_error_value(samples, mu)
 
 
-@register_metric("cov_error", version="1")
-def cov_error(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
-    """‖Cov − Σ‖_F, Σ the target's exact covariance (the reference's where unknown)."""
+@register_metric("cov_error", version="2")
+def cov_error(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
+    """‖Cov − Σ‖_F, Σ the target's exact covariance (the reference's where unknown); None on
+    particle systems and molecules."""
+    if not raw_coordinates_apply(target):
+        return None
     _, sigma = _target_moments(reference, target)
     return cov_error_value(samples, sigma)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import ot
 import torch
+from boltzbench.metrics.particles import raw_coordinates_apply
 
 from boltzbench.registry import register_metric
 
@@ -112,23 +113,29 @@ def w2_estimator(n: int, m: int, target: Any) -> str:
     return f"subsample: first {min(n, cap)} of {n} samples, first {min(m, cap)} of {m} reference"
 
 
-@register_metric("w2", version="1", estimator=w2_estimator)
-def w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
+@register_metric("w2", version="2", estimator=w2_estimator)
+def w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
     """Exact W2 between the first ``w2_max_n`` samples and reference points.
 
     Exact W2 costs O(n² d) memory-bound set-up and a network simplex of roughly cubic
     cost: measured on 2 cores, n = 2000 per side takes 0.6 s (d = 2) to 0.9 s (d = 39)
     with a 32 MB cost matrix (``benchmarks/bench_metrics.py``). Above ``w2_max_n``
     (default 2000) the metric falls back to the first ``w2_max_n`` points of each set, and
-    the row's ``w2_estimator`` says so.
+    the row's ``w2_estimator`` says so. None on particle systems and molecules (raw
+    coordinates, :func:`~boltzbench.metrics.particles.raw_coordinates_apply`).
     """
+    if not raw_coordinates_apply(target):
+        return None
     cap = target.metric_spec.w2_max_n
     return w2_exact(samples[:cap], reference[:cap])
 
 
-@register_metric("sliced_w2", version="1", accelerated=True)
-def sliced_w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
-    """Sliced W2 against the reference with the target's fixed random directions."""
+@register_metric("sliced_w2", version="2", accelerated=True)
+def sliced_w2(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
+    """Sliced W2 against the reference with the target's fixed random directions; None on
+    particle systems and molecules."""
+    if not raw_coordinates_apply(target):
+        return None
     spec = target.metric_spec
     directions = random_directions(spec.sliced_projections, samples.shape[1], spec.projection_seed)
     return sliced_w2_value(samples, reference, directions)

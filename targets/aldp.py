@@ -150,7 +150,7 @@ class AlanineDipeptide(ParticleTarget):
     com_std = 0.01
     permute = False  # atoms are not identical
     reflect = False  # a mirror image is the other enantiomer
-    metric_spec = MetricSpec(n_reference=2000, mmd_bandwidth=1.9264)
+    metric_spec = MetricSpec(n_reference=2000, mmd_bandwidth=1.9264, primary="rama_kl")
     box = ((-math.pi, math.pi), (-math.pi, math.pi))  # the Ramachandran plane
 
     def __init__(self) -> None:
