@@ -15,18 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 from boltzbench.metrics.mmd import _self_sum, median_bandwidth, mmd2_unbiased
+from boltzbench.metrics.particles import raw_coordinates_apply
+
 from boltzbench.registry import register_metric
 
 #: bandwidth multipliers of the target's frozen bandwidth
 SCALES: tuple[float, ...] = (0.1, 0.3, 1.0)
-
-
-def _raw_coordinates_apply(target: Any) -> bool:
-    """Raw-coordinate metrics carry no information on targets whose reference is
-    symmetrised over rotations/permutations (particle systems, molecules)."""
-    return getattr(target, "n_particles", None) is None
 
 
 def _bandwidth(reference: torch.Tensor, target: Any) -> float:
@@ -42,7 +37,7 @@ def relative_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
 
 def _at_scale(scale: float):
     def metric(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
-        if not _raw_coordinates_apply(target):
+        if not raw_coordinates_apply(target):
             return None
         return mmd2_unbiased(samples, reference, scale * _bandwidth(reference, target))
 
@@ -58,7 +53,7 @@ for _scale in SCALES[:-1]:
 def mmd_multi(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float | None:
     """Largest relative MMD² over the bandwidths 0.1ℓ, 0.3ℓ, ℓ (see the module docstring);
     None on particle targets."""
-    if not _raw_coordinates_apply(target):
+    if not raw_coordinates_apply(target):
         return None
     ell = _bandwidth(reference, target)
     return max(relative_mmd2(samples, reference, s * ell) for s in SCALES)
