@@ -1,13 +1,26 @@
-"""Hamiltonian Monte Carlo with dual-averaging step size and a diagonal mass matrix."""
+"""Hamiltonian Monte Carlo with per-chain dual-averaging step sizes and a diagonal mass
+matrix.
+
+Step sizes are adapted per chain, as in :mod:`boltzbench.baselines.mala` (see its module
+docstring for why not one shared step): each chain runs its own dual averaging toward
+``target_accept`` from its own acceptance probabilities, restarted when the mass matrix
+changes, and keeps its averaged step in production, where with probability
+``step_mixing`` a transition uses another chain's frozen step instead.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-from boltzbench.baselines.mcmc import ChainConfig, ChainMethod, DualAveraging
+from boltzbench.baselines.mcmc import ChainConfig, ChainMethod, DualAveraging, mixed_steps
 
+from boltzbench.budget import unit_cost
 from boltzbench.registry import register_method
+
+#: Stan-like warm-up windows, as fractions of the planned warm-up: steps only before the
+#: first, the mass matrix estimated from the points in between, steps only after the second
+WINDOW = (0.15, 0.75)
 
 
 @dataclass
@@ -20,8 +33,11 @@ class HMCConfig(ChainConfig):
             trajectory length can be close to a whole period of some direction of the
             target, where HMC returns near its start and mixes badly (on the tests' 10-D
             Gaussian, fixed L = 10 gave a bulk ESS of 180 in 4000 draws and R-hat 1.8).
-        step_size: initial leapfrog step, relative to init_std; adapted in warm-up.
-        target_accept: dual-averaging target for the mean acceptance probability.
+        step_size: initial leapfrog step, relative to init_std; adapted per chain in
+            warm-up.
+        target_accept: dual-averaging target for each chain's acceptance probability.
+        step_mixing: in production, the probability that a chain's transition uses the
+            frozen step of another chain (drawn uniformly) instead of its own.
         warmup, thin: as in :class:`ChainConfig`, counted in HMC transitions (each costs
             ``n_leapfrog`` gradients on average): 200 warm-up transitions ≈ 1000 gradients
             per chain, MALA's warm-up cost; keeping every transition costs half MALA's
@@ -32,43 +48,50 @@ class HMCConfig(ChainConfig):
     n_leapfrog: int = 5
     step_size: float = 0.05
     target_accept: float = 0.8
+    step_mixing: float = 0.5
     warmup: int = 200
     thin: int = 1
 
 
 @register_method("hmc")
 class HMC(ChainMethod):
-    """HMC with leapfrog integration, batched over chains sharing one step size and one
-    diagonal mass matrix.
+    """HMC with leapfrog integration, batched over chains with a step size each (dual
+    averaging per chain) and one shared diagonal mass matrix.
 
-    Warm-up (Stan-like windows): the first 15% adapts the step size only; the next 60%
-    also collects the chains' points, whose per-dimension variance (pooled over chains,
-    shrunk toward 1e-3 as Stan does) becomes the inverse mass matrix; the last 25% adapts
-    the step size again for the new metric. Then the step size is frozen at the averaged
-    iterate. A transition costs its number of leapfrog steps (``n_leapfrog`` on average) in
-    gradients and one energy value per chain.
-    Divergent trajectories (non-finite energy) are rejected.
+    Warm-up (Stan-like windows, fractions of the planned warm-up): the first 15% adapts
+    the step sizes only; the next 60% also collects the chains' points, whose
+    per-dimension variance (pooled over chains, shrunk toward 1e-3 as Stan does) becomes
+    the inverse mass matrix; the last 25% restarts every chain's step adaptation for the
+    new metric. Then each step is frozen at its averaged iterate. A transition costs its
+    number of leapfrog steps (``n_leapfrog`` on average) in gradients per chain, the last
+    with the energy. Divergent trajectories (non-finite energy) are rejected.
     """
 
     Config = HMCConfig
     config: HMCConfig
 
+    def _transition_cost(self) -> float:
+        return unit_cost(self.target, grad=self.n_chains * self.config.n_leapfrog)
+
+    def _max_transition_cost(self) -> float:
+        return unit_cost(self.target, grad=self.n_chains * (2 * self.config.n_leapfrog - 1))
+
     def _start(self, x0: torch.Tensor) -> None:
         c = self.config
-        if c.n_leapfrog < 1 or c.step_size <= 0:
+        if c.n_leapfrog < 1 or c.step_size <= 0 or not 0.0 <= c.step_mixing <= 1.0:
             raise ValueError(f"invalid HMC settings {c}")
-        self.h = torch.tensor(c.step_size * float(self.target.init_std))
+        self.h = torch.full((self.n_chains,), c.step_size * float(self.target.init_std))
         self.inv_mass = torch.ones(self.target.dim)
         self.adapter = DualAveraging(self.h, c.target_accept)
         self.state = (x0, *self.target.energy_and_score(x0))
-        self._i = 0
         self.leapfrog_steps = 0
-        self._window = (int(0.15 * c.warmup), int(0.75 * c.warmup))
         self._collected: list[torch.Tensor] = []
+        self._metric_done = False
 
-    def _transition(self, adapt: bool) -> float:
+    def _transition(self, adapt: bool) -> torch.Tensor:
         x, e, s = self.state
-        h, m_inv = float(self.h), self.inv_mass
+        m_inv = self.inv_mass
+        h = (self.h if adapt else mixed_steps(self.h, self.config.step_mixing, self.gen))[:, None]
         p = torch.randn(x.shape, generator=self.gen) / m_inv.sqrt()
         h0 = e + 0.5 * (p * p * m_inv).sum(1)
         x1, p1 = x, p + 0.5 * h * s
@@ -92,29 +115,37 @@ class HMC(ChainMethod):
             torch.where(accept[:, None], s1, s),
         )
         if adapt:
-            self._adapt(prob.mean())
-        return float(accept.sum())
+            self._adapt(prob)
+        return accept
 
-    def _adapt(self, mean_prob: torch.Tensor) -> None:
-        self._i += 1
-        lo, hi = self._window
-        self.h = self.adapter.update(mean_prob)
-        if lo < self._i <= hi:
+    def _adapt(self, prob: torch.Tensor) -> None:
+        self.h = self.adapter.update(prob)
+        if self._metric_done:
+            return
+        done = self.warmup_done / max(self.warmup_planned, 1)
+        if WINDOW[0] < done <= WINDOW[1]:
             self._collected.append(self.state[0].clone())
-        if self._i == hi and self._collected:
+        if done >= WINDOW[1] and self._collected:
             pts = torch.cat(self._collected).double()
             n = pts.shape[0]
             var = pts.var(0)
             self.inv_mass = ((n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0))).float()
             self._collected = []
-            self.adapter = DualAveraging(self.h, self.config.target_accept)
+            self._metric_done = True
+            self.adapter = DualAveraging(self.adapter.final, self.config.target_accept)
+            self.h = self.adapter.final
 
     def _end_warmup(self) -> None:
-        if self.config.warmup > 0:
+        if self.warmup_done > 0:
             self.h = self.adapter.final
 
     def _position(self) -> torch.Tensor:
         return self.state[0]
 
     def _extra_diagnostics(self) -> dict[str, float]:
-        return {"step_size": float(self.h), "inv_mass_mean": float(self.inv_mass.mean())}
+        log_h = self.h.log()
+        return {
+            "step_size": float(log_h.median().exp()),
+            "step_size_spread": float((log_h.max() - log_h.min()).exp()),
+            "inv_mass_mean": float(self.inv_mass.mean()),
+        }

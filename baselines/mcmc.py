@@ -2,10 +2,22 @@
 
 - :func:`initial_points`: the suite's broad initial distribution N(0, init_std² I), the
   same for every method that starts from noise (never the exact sampler or the reference).
-- :class:`DualAveraging`: step-size adaptation toward a target acceptance rate.
+- :class:`DualAveraging`: step-size adaptation toward a target acceptance rate, elementwise
+  over a tensor of step sizes (one per chain, or one per temperature).
 - :func:`mala_step`: one batched (optionally tempered) MALA transition through the counter.
 - :class:`ChainMethod`: warm-up (``train``) then production with thinning (``sample``),
-  snapshots for quality-against-cost curves, and acceptance / ESS / R-hat diagnostics.
+  sized to the cell's budget; snapshots for quality-against-cost curves; acceptance,
+  frozen-chain, ESS and R-hat diagnostics.
+
+Budgets. Under a budget a chain method (1) fails up front, before evaluating anything,
+when the budget cannot pay for its start, :data:`PLAN_AFTER` warm-up transitions and the
+cheapest production (one transition per kept draw); (2) measures the cost of its first
+:data:`PLAN_AFTER` warm-up transitions and gives :data:`WARMUP_SHARE` of what is left
+after reserving that cheapest production to warm-up; (3) spends the rest on production,
+re-planning the thinning before every round of draws from what is actually left (so that
+random per-transition costs, HMC's trajectory lengths, neither cross the budget nor leave
+much of it unspent), the last round running transitions for as long as one more surely
+fits (its cost bound, :meth:`ChainMethod._max_transition_cost`, is left).
 """
 
 from __future__ import annotations
@@ -16,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from boltzbench.baselines.diagnostics import ess_rhat
 
-from boltzbench.budget import affordable, has_budget
-from boltzbench.counter import Counter
+from boltzbench.budget import affordable, has_budget, unit_cost
+from boltzbench.counter import BudgetExceeded, Counter
 from boltzbench.protocols import Snapshot
 from boltzbench.rng import generator
 
@@ -35,9 +47,12 @@ def initial_points(target: Counter, n: int, gen: torch.Generator) -> torch.Tenso
 class DualAveraging:
     """Nesterov dual averaging of log step sizes (Hoffman & Gelman 2014, Alg. 5).
 
-    Works elementwise on a tensor of step sizes (one per temperature in parallel tempering).
-    :meth:`update` takes the mean acceptance probability of the last transition and returns
-    the next step size; :attr:`final` is the averaged iterate to freeze after warm-up.
+    Works elementwise on a tensor of step sizes (one per chain in MALA and HMC, one per
+    temperature in parallel tempering). :meth:`update` takes the acceptance probabilities
+    of the last transition (same shape as the step sizes) and returns the next step sizes;
+    :attr:`final` is the averaged iterate to freeze after warm-up. The log step stays
+    within ``max_log_change`` of its shrinkage point log(10 h0), so that a chain whose
+    every proposal is accepted (a flat direction) cannot grow its step to overflow.
     """
 
     def __init__(
@@ -47,10 +62,12 @@ class DualAveraging:
         gamma: float = 0.05,
         t0: float = 10.0,
         kappa: float = 0.75,
+        max_log_change: float = 20.0,
     ) -> None:
         self.mu = torch.log(10 * h0)
         self.target = target_accept
         self.gamma, self.t0, self.kappa = gamma, t0, kappa
+        self.max_log_change = max_log_change
         self.t = 0
         self.h_avg = torch.zeros_like(h0)
         self.log_h = torch.log(h0)
@@ -60,7 +77,9 @@ class DualAveraging:
         self.t += 1
         eta = 1.0 / (self.t + self.t0)
         self.h_avg = (1 - eta) * self.h_avg + eta * (self.target - accept_prob)
-        self.log_h = self.mu - math.sqrt(self.t) / self.gamma * self.h_avg
+        log_h = self.mu - math.sqrt(self.t) / self.gamma * self.h_avg
+        m = self.max_log_change
+        self.log_h = torch.minimum(torch.maximum(log_h, self.mu - m), self.mu + m)
         w = self.t ** (-self.kappa)
         self.log_h_bar = w * self.log_h + (1 - w) * self.log_h_bar
         return self.log_h.exp()
@@ -113,6 +132,26 @@ def mala_step(
     return new, accept_prob, accept
 
 
+def mixed_steps(h: torch.Tensor, p_other: float, gen: torch.Generator) -> torch.Tensor:
+    """Per-chain step sizes for one production transition: each chain keeps its own step
+    ``h[i]`` with probability 1 − ``p_other``, else takes the step of a chain drawn
+    uniformly at random. The draw does not depend on the chains' points, so every chain's
+    transition is a fixed mixture of kernels that each leave the target invariant.
+
+    Args:
+        h: frozen per-chain step sizes, [n].
+
+    Returns:
+        [n] step sizes.
+    """
+    n = h.shape[0]
+    if p_other <= 0.0 or n < 2:
+        return h
+    other = torch.rand(n, generator=gen) < p_other
+    picks = torch.randint(0, n, (n,), generator=gen)
+    return torch.where(other, h[picks], h)
+
+
 @dataclass
 class ChainConfig:
     """Settings every chain method shares.
@@ -121,9 +160,9 @@ class ChainConfig:
         n_chains: independent chains run in parallel (as one batch).
         warmup: transitions per chain in ``fit`` (burn-in and tuning; charged to ``train``).
         thin: transitions per chain between two kept draws in ``sample``.
-            Under a budget, ``warmup`` and ``thin`` are set by the budget instead: the
-            cheapest production (thin 1) is reserved, and what is left goes half to
-            warm-up, half to thinning.
+            Under a budget, ``warmup`` and ``thin`` are set by the budget instead (see the
+            module docstring): the cheapest production (thin 1) is reserved, what is left
+            goes half to warm-up, and production spends the rest.
         target_accept: acceptance rate the step-size adaptation aims at.
         snapshots: record snapshots for quality-against-cost curves (no evaluations).
     """
@@ -151,8 +190,13 @@ class ChainMethod:
 
     Subclasses implement :meth:`_start` (build the state from initial points),
     :meth:`_transition` (one transition of every chain; ``adapt`` during warm-up; returns
-    the number of accepted moves), :meth:`_end_warmup` (freeze tuning) and
-    :meth:`_position` (the chains' current points, [n_chains, d]).
+    the mask [n_chains] of chains whose point changed, from which ``frozen_fraction`` is
+    counted), :meth:`_end_warmup` (freeze
+    tuning) and :meth:`_position` (the chains' current points, [n_chains, d]); they may
+    override :meth:`_chains` (how many chains to run), :meth:`_start_cost` and
+    :meth:`_transition_cost` (budget units, for the up-front check). During warm-up,
+    :attr:`warmup_done` and :attr:`warmup_planned` say where the warm-up stands (the plan
+    is final after :data:`PLAN_AFTER` transitions under a budget), for adaptation windows.
 
     ``sample(n)`` keeps every ``thin``-th state of each chain until n draws exist; draws are
     ordered round by round, so any prefix spreads over all chains. Snapshots: during
@@ -164,16 +208,20 @@ class ChainMethod:
 
     def __init__(self, config: ChainConfig | None = None) -> None:
         self.config = config or type(self).Config()
+        self.n_chains = self.config.n_chains
         self._accepted = {"train": 0.0, "sample": 0.0}
         self._proposed = {"train": 0, "sample": 0}
+        self._moves: torch.Tensor | None = None  # accepted moves per chain in production
         self.snapshots: list[Snapshot] = []
         self.draws: torch.Tensor | None = None
+        self.warmup_done = 0
+        self.warmup_planned = self.config.warmup
 
     # subclass hooks ---------------------------------------------------------------
     def _start(self, x0: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def _transition(self, adapt: bool) -> float:
+    def _transition(self, adapt: bool) -> torch.Tensor:
         raise NotImplementedError
 
     def _end_warmup(self) -> None:
@@ -185,6 +233,22 @@ class ChainMethod:
     def _extra_diagnostics(self) -> dict[str, float]:
         return {}
 
+    def _chains(self, target: Counter) -> int:
+        """How many chains to run (the config's ``n_chains``)."""
+        return self.config.n_chains
+
+    def _start_cost(self) -> float:
+        """Budget units :meth:`_start` spends (an energy and a gradient per chain)."""
+        return unit_cost(self.target, grad=self.n_chains)
+
+    def _transition_cost(self) -> float:
+        """Expected budget units of one transition (one gradient row per chain)."""
+        return unit_cost(self.target, grad=self.n_chains)
+
+    def _max_transition_cost(self) -> float:
+        """Budget units one transition can cost at most (its expected cost when fixed)."""
+        return self._transition_cost()
+
     def _initial(self, n: int) -> torch.Tensor:
         """Starting points of n chains: the suite's broad initial distribution."""
         return initial_points(self.target, n, self.gen)
@@ -195,37 +259,63 @@ class ChainMethod:
         c.validate()
         self.target = target
         self.gen = generator(seed)
-        self._start(self._initial(c.n_chains))
-        warmup = c.warmup
-        self._cost_stats = [0, 0.0, 0.0]  # warm-up transitions, Σ cost, Σ cost² (budget units)
+        self.n_chains = self._chains(target)
         budgeted = has_budget(target)
+        if budgeted:
+            self._check_budget(target)
+        self._start(self._initial(self.n_chains))
+        self.warmup_planned = c.warmup
+        # transitions, Σ cost, Σ cost², largest cost (budget units)
+        self._cost_stats = [0, 0.0, 0.0, 0.0]
         i = 0
-        while i < warmup:
+        while i < self.warmup_planned:
             if budgeted and i >= PLAN_AFTER and not self._can_afford(1, production=True):
                 break  # costs ran above the plan: keep what production needs
             i += 1
-            before = target.used
-            self._count("train", self._transition(adapt=True))
-            cost = target.used - before
-            stats = self._cost_stats
-            stats[0], stats[1], stats[2] = stats[0] + 1, stats[1] + cost, stats[2] + cost**2
+            self.warmup_done = i
+            self._count("train", self._measured_transition(adapt=True))
             if _is_checkpoint(i):
                 self._snapshot(self._position(), "train")
-            if i == min(PLAN_AFTER, warmup) and budgeted:
-                warmup = i + self._budget_warmup(target)
+            if i == min(PLAN_AFTER, c.warmup) and budgeted:
+                self.warmup_planned = i + self._budget_warmup(target)
         self._end_warmup()
 
+    def _check_budget(self, target: Counter) -> None:
+        """Raise BudgetExceeded, before any evaluation, when the budget cannot pay for the
+        start, the first warm-up transitions and one transition per round of draws."""
+        rounds = self._rounds(target.n_samples)
+        steps = min(PLAN_AFTER, self.config.warmup) + rounds
+        need = self._start_cost() + steps * self._transition_cost()
+        if need > target.remaining:
+            n = target.n_samples or self.n_chains
+            raise BudgetExceeded(
+                f"a budget of {target.budget:g} cannot pay for {n} samples from "
+                f"{self.n_chains} chains: the start, {min(PLAN_AFTER, self.config.warmup)} "
+                f"warm-up transitions and {rounds} production transitions cost about "
+                f"{need:g} (left: {target.remaining:g})"
+            )
+
+    def _measured_transition(self, adapt: bool) -> torch.Tensor:
+        """One transition, its cost added to the per-transition cost statistics."""
+        before = self.target.used
+        moved = self._transition(adapt=adapt)
+        cost = self.target.used - before
+        stats = self._cost_stats
+        stats[0], stats[1], stats[2] = stats[0] + 1, stats[1] + cost, stats[2] + cost**2
+        stats[3] = max(stats[3], cost)
+        return moved
+
     def _rounds(self, n: int | None) -> int:
-        return math.ceil((n or self.config.n_chains) / self.config.n_chains)
+        return math.ceil((n or self.n_chains) / self.n_chains)
 
     def _mean_cost(self) -> float:
-        count, total, _ = self._cost_stats
+        count, total = self._cost_stats[:2]
         return total / count
 
     def _expected(self, k: int) -> float:
         """A cautious cost of k more transitions: k × mean + 3 √k × sd of the measured
         per-transition costs (which vary for HMC's random trajectory lengths)."""
-        count, total, squares = self._cost_stats
+        count, total, squares = self._cost_stats[:3]
         mean = total / count
         var = (squares - count * mean**2) / (count - 1) if count > 1 else 0.0
         return k * mean + 3.0 * math.sqrt(k * max(var, 0.0))
@@ -244,41 +334,73 @@ class ChainMethod:
         free = affordable(target, self._mean_cost(), reserve=production)
         return int(WARMUP_SHARE * free)
 
+    def _thin(self, rounds_left: int) -> int:
+        """Transitions before the next draw: the config's ``thin``, or under a budget the
+        most that leaves every remaining round at least as many (re-planned each round)."""
+        if not (has_budget(self.target) and self._cost_stats[0]):
+            return self.config.thin
+        left = affordable(self.target, 1.0)
+        thin = max(1, int(left / (rounds_left * self._mean_cost())))
+        while thin > 1 and self._expected(rounds_left * thin) > left:
+            thin -= 1
+        return thin
+
     def sample(self, n: int) -> torch.Tensor:
-        c = self.config
         draws = []
-        rounds = math.ceil(n / c.n_chains)
-        thin = c.thin
-        if has_budget(self.target) and self._cost_stats[0]:
-            left = affordable(self.target, 1.0)
-            thin = max(1, int(left / (rounds * self._mean_cost())))
-            while thin > 1 and self._expected(rounds * thin) > left:
-                thin -= 1
+        rounds = math.ceil(n / self.n_chains)
+        self._moves = torch.zeros(self.n_chains)
+        self.production_transitions = 0
         for r in range(1, rounds + 1):
-            for _ in range(thin):
-                self._count("sample", self._transition(adapt=False))
+            steps = self._thin(rounds - r + 1)
+            for _ in range(steps):
+                self._production_transition()
+            while r == rounds and self._one_more_fits():
+                self._production_transition()  # the last round spends what is left
             draws.append(self._position().clone())
             if _is_checkpoint(r) or r == rounds:
                 self._snapshot(torch.cat(draws), "sample")
         self.draws = torch.stack(draws, dim=1)  # [chains, rounds, d]
         return torch.cat(draws)[:n]
 
-    def _count(self, phase: str, accepted: float) -> None:
-        self._accepted[phase] += accepted
-        self._proposed[phase] += self.config.n_chains
+    def _production_transition(self) -> None:
+        self._count("sample", self._measured_transition(adapt=False))
+        self.production_transitions += 1
+
+    def _one_more_fits(self) -> bool:
+        """Under a budget, whether one more transition surely fits in what is left: its
+        cost bound (:meth:`_max_transition_cost`, or the dearest one measured) is left."""
+        if not (has_budget(self.target) and self._cost_stats[0]):
+            return False
+        bound = max(self._max_transition_cost(), self._cost_stats[3])
+        return bound <= self.target.remaining
+
+    def _count(self, phase: str, moved: torch.Tensor | float) -> None:
+        """Add a transition's moves: the mask [n_chains] of chains that moved (or, from a
+        subclass that keeps its own per-chain record, just their number)."""
+        if isinstance(moved, torch.Tensor):
+            if phase == "sample" and self._moves is not None:
+                self._moves += moved.float()
+            moved = float(moved.sum())
+        self._accepted[phase] += moved
+        self._proposed[phase] += self.n_chains
 
     def _snapshot(self, x: torch.Tensor, phase: str) -> None:
         if self.config.snapshots:
             self.snapshots.append(Snapshot.of(self.target.counts, x, phase))
 
     def diagnostics(self) -> dict[str, float]:
-        """Acceptance rates (warm-up and production), bulk ESS (minimum over dimensions)
-        and R-hat (maximum over dimensions) of the production draws, plus the method's own."""
+        """Acceptance rates (warm-up and production), the share of chains that never moved
+        in production (``frozen_fraction``) and the lowest production acceptance rate of
+        any chain (``acceptance_chain_min``), bulk ESS (minimum over dimensions) and
+        R-hat (maximum over dimensions) of the production draws, plus the method's own."""
         out = {
             f"acceptance_{p}": self._accepted[p] / self._proposed[p]
             for p in ("train", "sample")
             if self._proposed[p]
         }
+        if self._moves is not None and self.production_transitions:
+            out["frozen_fraction"] = float((self._moves == 0).float().mean())
+            out["acceptance_chain_min"] = float(self._moves.min()) / self.production_transitions
         if self.draws is not None:
             out.update(ess_rhat(self.draws.double().cpu().numpy()))
         out.update(self._extra_diagnostics())

@@ -46,13 +46,16 @@ class ULA(ChainMethod):
         self.h = self.config.step_size * float(self.target.init_std) ** 2
         self.x = x0
 
-    def _transition(self, adapt: bool) -> float:
+    def _transition(self, adapt: bool) -> torch.Tensor:
         drift = self.h * self.target.score(self.x)
         if self.config.tamed:
             drift = drift / (1.0 + drift.norm(dim=1, keepdim=True))
         noise = torch.randn(self.x.shape, generator=self.gen)
         self.x = self.x + drift + math.sqrt(2 * self.h) * noise
-        return float(self.config.n_chains)  # every move is taken
+        return torch.ones(self.n_chains, dtype=torch.bool)  # every move is taken
+
+    def _start_cost(self) -> float:
+        return 0.0  # the start evaluates nothing
 
     def _position(self) -> torch.Tensor:
         return self.x

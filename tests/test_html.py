@@ -45,8 +45,8 @@ def test_budget_sweep_rows_and_plots(sweep):
     assert set(board["budget"]) == {20000, 40000}
     assert {"mean", "low", "high", "floor", "rank", "within_floor"} <= set(board.columns)
     runs = pd.read_csv(sweep / "runs.csv")
-    used = runs[[c for c in runs if c.endswith(("_train", "_sample")) and "evals" in c]]
-    assert (used.sum(axis=1) <= runs["budget"]).all()
+    assert (runs["total_cost"] <= runs["budget"]).all()
+    assert (runs["budget_used"] == runs["total_cost"] / runs["budget"]).all()
     for name in ("heatmap", "curves", "bars", "budgets", "energy", "samples_gmm4"):
         assert (sweep / "plots" / f"{name}.png").stat().st_size > 1000
     assert (sweep / "breakeven.csv").is_file()
@@ -56,14 +56,8 @@ def test_budget_sweep_rows_and_plots(sweep):
     CHROMIUM is None and not os.environ.get("CI"),
     reason="no chromium here (the test command installs it; CI requires it)",
 )
-def test_report_html_renders_offline_in_headless_chromium(sweep):
-    assert CHROMIUM, "CI must have chromium (scripts/test.sh installs it)"
-    page = sweep / "report.html"
-    text = page.read_text()
-    assert "http://" not in text and "https://" not in text  # nothing fetched
-    n_images = text.count("<img ")
-    assert n_images >= 6
-    dom = subprocess.run(
+def _chromium(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             CHROMIUM,
             "--headless",
@@ -76,15 +70,53 @@ def test_report_html_renders_offline_in_headless_chromium(sweep):
             "--disable-sync",
             f"--user-data-dir={tempfile.mkdtemp()}",
             "--virtual-time-budget=10000",
-            "--dump-dom",
-            page.as_uri(),
+            *args,
         ],
         capture_output=True,
         text=True,
         timeout=120,
-    ).stdout
+    )
+
+
+def test_report_html_renders_offline_in_headless_chromium(sweep, tmp_path):
+    assert CHROMIUM, "CI must have chromium (scripts/test.sh installs it)"
+    page = sweep / "report.html"
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # nothing fetched
+    n_images = text.count("<img ")
+    assert n_images >= 6
+    dom = _chromium("--dump-dom", page.as_uri()).stdout
     assert f'data-images-loaded="{n_images}/{n_images}"' in dom
     assert "<table" in dom and "gmm4" in dom and "mala" in dom and "drifting" in dom
+    # it leads with the answer: the overall table first, then the contents, the targets,
+    # the figures with captions, the provenance block, the break-even detail last
+    order = [
+        'id="overall"',
+        'id="contents"',
+        'id="t-gmm4"',
+        'id="figures"',
+        'id="provenance"',
+        'id="breakeven"',
+    ]
+    at = [dom.index(marker) for marker in order]
+    assert at == sorted(at), at
+    assert dom.index("<table") > dom.index('id="overall"')
+    assert dom.index("<table") < dom.index('id="contents"')  # the first table is the summary
+    for key in ("commit", "command", "report built", "torch", "boltzbench", "machine"):
+        assert key in dom[dom.index('id="provenance"') :]
+    assert dom.count("<figcaption>") == n_images
+    # a screenshot: not blank, and the summary table is visible at the top
+    shot = tmp_path / "page.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1200,900", page.as_uri())
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("L")
+    values = list(pixels.getdata())
+    dark = sum(v < 128 for v in values) / len(values)
+    assert 0.005 < dark < 0.5, dark  # text and table lines, not a blank or black page
+    top = pixels.crop((0, 0, 1200, 450))
+    rows = [sum(top.getpixel((x, y)) < 215 for x in range(1200)) for y in range(450)]
+    assert sum(r > 300 for r in rows) >= 2, "no table rules visible at the top of the page"
 
 
 def test_compare_with_itself_reports_no_change(sweep):
