@@ -1,11 +1,14 @@
-"""The README's tables, generated from the committed results (never edited by hand).
+"""The documents' tables, generated from the committed results (never edited by hand).
 
-    python scripts/readme_tables.py          # rewrite the tables in README.md
-    python scripts/readme_tables.py --check  # exit 1 if README.md differs (a test runs it)
+    python scripts/readme_tables.py          # rewrite the tables in README.md and docs/*.md
+    python scripts/readme_tables.py --check  # exit 1 if a document differs (a test runs it)
 
-Each table sits between a marker line ``<!-- NAME -->`` and the next blank line:
-``quick-table`` (results/quick/leaderboard.csv), ``repro-table`` (results/paper) and
-``reference-table`` (results/references/*.json).
+Each table sits between a marker line ``<!-- NAME -->`` and the next blank line, in any of
+README.md and docs/*.md: ``quick-table`` and ``full-table`` (the primary metric per target
+from results/quick and results/full), ``overall-quick``/``overall-full`` (mean ranks),
+``posteriordb-table`` (results/posteriordb), ``repro-table`` (results/paper) and
+``reference-table`` (results/references/*.json). A marker whose results folder is absent
+renders a line saying so.
 """
 
 from __future__ import annotations
@@ -28,20 +31,29 @@ def _g(v: float, digits: int = 4) -> str:
     return "n/a" if pd.isna(v) else f"{v:.{digits}g}"
 
 
-def quick_table(results: Path = REPO / "results" / "quick") -> str:
-    """MMD² (mean over seeds, [95% interval]) per method and target at the suite's budgets,
-    with the rank per target and the mean rank."""
+def primary_table(results: Path) -> str:
+    """Each target's primary metric (mean over seeds [95% t-interval], shared rank; bold:
+    within the exact floor) per method, with the mean rank over targets."""
+    if not (results / "leaderboard.csv").is_file():
+        return f"(no results in {results.relative_to(REPO)} yet)"
     board = pd.read_csv(results / "leaderboard.csv")
-    mmd = board[board["metric"] == "mmd"]
-    targets = sorted(mmd["target"].unique())
-    budgets = {t: int(mmd[mmd["target"] == t]["budget"].iloc[0]) for t in targets}
-    head = " | ".join(f"`{t}` MMD² (budget {budgets[t]:.0e})" for t in targets)
-    lines = [f"| method | {head} | mean rank |", "|---" * (len(targets) + 2) + "|"]
-    order = mmd.groupby("method")["rank"].mean().sort_values(kind="stable")
+    board = board[board["primary"].astype(bool)]
+    budget = pd.to_numeric(board["budget"], errors="coerce")
+    board = board[budget == budget.groupby(board["target"]).transform("max")]
+    targets = sorted(board["target"].unique())
+    head = []
+    for t in targets:
+        sub = board[board["target"] == t]
+        b = sub["budget"].iloc[0]
+        head.append(
+            f"`{t}` {sub['metric'].iloc[0]}" + (f" ({float(b):.0e})" if pd.notna(b) else "")
+        )
+    lines = [f"| method | {' | '.join(head)} | mean rank |", "|---" * (len(targets) + 2) + "|"]
+    order = board.groupby("method")["rank"].mean().sort_values(kind="stable")
     for method, mean_rank in order.items():
         cells = []
         for t in targets:
-            row = mmd[(mmd["method"] == method) & (mmd["target"] == t)]
+            row = board[(board["method"] == method) & (board["target"] == t)]
             if row.empty:
                 cells.append("n/a")
                 continue
@@ -49,7 +61,10 @@ def quick_table(results: Path = REPO / "results" / "quick") -> str:
             if r["n_ok"] < r["n_seeds"]:
                 cells.append(f"failed ({int(r['n_ok'])}/{int(r['n_seeds'])} ok)")
                 continue
-            text = f"{_g(r['mean'], 3)} [{_g(r['low'], 2)}, {_g(r['high'], 2)}] (#{int(r['rank'])})"
+            ranks = board[board["target"] == t]["rank"]
+            tie = "=" if int((ranks == r["rank"]).sum()) > 1 else ""
+            interval = f"[{_g(r['low'], 2)}, {_g(r['high'], 2)}]"
+            text = f"{_g(r['mean'], 3)} {interval} ({tie}{int(r['rank'])})"
             cells.append(f"**{text}**" if r["within_floor"] else text)
         lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
     return "\n".join(lines)
@@ -109,33 +124,39 @@ def reference_table(folder: Path = REPO / "results" / "references") -> str:
 
 
 TABLES = {
-    "quick-table": quick_table,
+    "quick-table": lambda: primary_table(REPO / "results" / "quick"),
+    "full-table": lambda: primary_table(REPO / "results" / "full"),
+    "posteriordb-table": lambda: primary_table(REPO / "results" / "posteriordb"),
     "repro-table": repro_table,
     "reference-table": reference_table,
 }
 
 
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def render(text: str) -> str:
-    """``text`` (the README) with every marked table regenerated."""
+    """``text`` (a document) with every marked table regenerated."""
     for name, make in TABLES.items():
         pattern = re.compile(rf"(<!-- {name} -->\n)(.*?)(\n\n)", re.S)
-        if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- {name} --> block")
-        table = make()
-        text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(3), text, count=1)
+        if pattern.search(text):
+            table = make()
+            text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(3), text)
     return text
 
 
 def main(argv: list[str]) -> int:
-    path = REPO / "README.md"
-    text = path.read_text()
-    new = render(text)
-    if "--check" in argv:
+    stale = []
+    for path in DOCUMENTS:
+        text = path.read_text()
+        new = render(text)
         if new != text:
-            print("README.md tables differ from results/: run python scripts/readme_tables.py")
-            return 1
-        return 0
-    path.write_text(new)
+            stale.append(path.name)
+            if "--check" not in argv:
+                path.write_text(new)
+    if "--check" in argv and stale:
+        print(f"tables differ from results/ in {', '.join(stale)}: run scripts/readme_tables.py")
+        return 1
     return 0
 
 

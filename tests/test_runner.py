@@ -70,6 +70,7 @@ def test_resume_computes_nothing_and_force_recomputes(tmp_path):
         targets=["gmm4"],
         seeds=[0, 1],
         n_samples=200,
+        budget=20_000,
         params={"mala": {"warmup": 50, "n_chains": 50}},
     )
     first = run_cells(cells, tmp_path, progress=False)
@@ -89,6 +90,7 @@ def test_same_seed_same_numbers(tmp_path):
         targets=["banana"],
         seeds=[0],
         n_samples=200,
+        budget=20_000,
         params={"mala": {"warmup": 30, "n_chains": 40}},
     )
     run_cells(cells, tmp_path / "a", progress=False)
