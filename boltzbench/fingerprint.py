@@ -65,7 +65,14 @@ def fingerprint(target: Any) -> str:
     declared = getattr(target, "content_hash", None)
     if declared:
         return _sha(f"declared:{declared}".encode())[:16]
-    state = {k: _state(v) for k, v in sorted(vars(target).items()) if not k.startswith("_")}
+    cls = type(target)
+    state = {
+        k: _state(v)
+        for k, v in sorted(vars(target).items())
+        # private names and values cached by descriptors (functools.cached_property) are
+        # derived state that appears on first use: not part of the definition
+        if not k.startswith("_") and not hasattr(getattr(cls, k, None), "__get__")
+    }
     blob = json.dumps(
         {"sources": _class_sources(type(target)), "state": state, "name": target.name},
         sort_keys=True,

@@ -82,3 +82,16 @@ def test_version_and_a_method_description():
     assert cli("--version").returncode == 0
     out = cli("list", "mala")
     assert out.returncode == 0 and "step_size" in out.stdout and "n_chains" in out.stdout
+
+
+def test_a_fingerprint_does_not_change_with_use():
+    import torch
+
+    from boltzbench.fingerprint import fingerprint
+    from boltzbench.registry import TARGETS
+
+    for name in ("logreg_cancer", "gmm4", "dw4", "pdb_eight_schools"):
+        target = TARGETS.get(name)()
+        before = fingerprint(target)
+        target.energy_and_score(torch.zeros(3, target.dim))  # fills any cached state
+        assert fingerprint(target) == before, name
