@@ -88,8 +88,9 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row.update({k: counts.get(k) for k in COUNT_COLUMNS})
     row["target_seconds"] = counts.get("target_seconds")
     row["total_cost"] = total_cost(counts)
-    row["cost_train"] = counts.get("cost_train")
-    row["cost_sample"] = counts.get("cost_sample")
+    for phase in ("train", "sample"):  # records before the cost model: one unit each
+        legacy = sum(counts.get(f"{k}_evals_{phase}", 0) or 0 for k in ("energy", "grad", "hvp"))
+        row[f"cost_{phase}"] = counts.get(f"cost_{phase}", legacy)
     budget = record.get("budget")
     row["budget_used"] = row["total_cost"] / budget if budget else None
     for name, value in record.get("metrics", {}).items():
