@@ -114,6 +114,7 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
         return None
     rank = primary.pivot_table(index="method", columns="target", values="rank", aggfunc="first")
     value = primary.pivot_table(index="method", columns="target", values="mean", aggfunc="first")
+    value = value.reindex(index=rank.index, columns=rank.columns)  # failed cells: NaN
     n_m, n_t = rank.shape
     fig, ax = plt.subplots(figsize=(1.5 * n_t + 3, 0.42 * n_m + 1.8))
     cmap = plt.get_cmap("RdYlGn_r").copy()

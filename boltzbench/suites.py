@@ -99,8 +99,20 @@ def with_params(entries: tuple[MethodEntry, ...], method: str, params: dict[str,
     )
 
 
-#: the metrics of the first leaderboards (the paper suite's cells were computed with them)
-PAPER_METRICS = ("mean_error", "cov_error", "mmd", "w2", "sliced_w2", "mode_mass_error")
+#: the learned baselines at their papers' settings scaled to CPU (no budget; see
+#: docs/methods.md): OSDS with baselines.osds.PAPER_CONFIG, one-step and on its fine grid
+OSDS_PAPER = {
+    "n_steps": 32,
+    "iters": 2000,
+    "batch_size": 256,
+    "lr": 2e-3,
+    "ema": 0.995,
+    "sd_warmup": 250,
+}
+PAPER_VARIANTS: tuple[MethodEntry, ...] = (
+    MethodEntry("osds", OSDS_PAPER, label="osds_paper"),
+    MethodEntry("osds", {**OSDS_PAPER, "sample_steps": 32}, label="osds_fine_paper"),
+)
 
 FIVE_SEEDS = (0, 1, 2, 3, 4)
 
@@ -134,9 +146,8 @@ SUITES: dict[str, Suite] = {
             "own default cost (no budget; drifting trains for 3000 steps)."
         ),
         targets=("gmm4", "double_well", "banana"),
-        methods=ALL_METHODS,
+        methods=ALL_METHODS + PAPER_VARIANTS,
         seeds=(0, 1, 2),
-        metrics=PAPER_METRICS,
     ),
     "full": Suite(
         name="full",

@@ -314,6 +314,13 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS[:-2])
     if table.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    # a target whose declared primary metric was not computed (a run with --metrics that
+    # leaves it out) is ranked by the first metric of METRIC_ORDER it has
+    order = metric_columns(runs)
+    for _, rows in table.groupby("target"):
+        if not rows["primary"].any():
+            fallback = next(m for m in order if m in set(rows["metric"]))
+            table.loc[rows.index[rows["metric"] == fallback], "primary"] = True
     table["rank"] = 0
     for (_, _, metric), group in table.groupby(
         ["target", "budget", "metric"], sort=False, dropna=False
