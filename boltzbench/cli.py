@@ -183,7 +183,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     metrics = options.names(args.metrics, "--metrics") if args.metrics else None
     for name in metrics or []:
         METRICS.get(name)
-    n = rescore(out, metrics)
+    targets = options.names(args.targets, "--targets") if args.targets else None
+    n = rescore(out, metrics, targets)
     print(f"boltzbench: rescored {n} cells in {out} (no method was run)", file=sys.stderr)
     if not args.no_report:
         paths = build_report(out, command=_command_line())
@@ -343,6 +344,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", help="a results folder written by 'boltzbench run'")
     p.add_argument("--metrics", help="comma-separated metrics (default: each record's own)")
+    p.add_argument("--targets", help="rescore only the cells of these targets (default: all)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_score)

@@ -135,15 +135,19 @@ def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
         record["curve_error"] = one_line(exc)
 
 
-def rescore(out_dir: Path, metrics: Iterable[str] | None = None) -> int:
-    """Rescore every stored ok (or metric_failed) cell of ``out_dir`` from its samples file,
-    with ``metrics`` (default: the metrics each record was scored with), resealing each
-    record. No method runs. Returns the number of records rescored; a record that cannot
-    be trusted, or whose target is unavailable, is left as it is, with a line on stderr."""
+def rescore(
+    out_dir: Path, metrics: Iterable[str] | None = None, targets: Iterable[str] | None = None
+) -> int:
+    """Rescore every stored ok (or metric_failed) cell of ``out_dir`` (of ``targets`` only,
+    when given) from its samples file, with ``metrics`` (default: the metrics each record
+    was scored with), resealing each record. No method runs. Returns the number of records
+    rescored; a record that cannot be trusted, or whose target is unavailable, is left as it
+    is, with a line on stderr."""
     chosen = list(metrics) if metrics is not None else None
+    only = set(targets) if targets is not None else None
     for name in chosen or []:
         METRICS.get(name)  # unknown names fail before anything is written
-    targets: dict[str, Any] = {}
+    built: dict[str, Any] = {}
     done = 0
     for path, record, problem in iter_records(out_dir):
         if record is None:
@@ -153,15 +157,17 @@ def rescore(out_dir: Path, metrics: Iterable[str] | None = None) -> int:
         if record.get("status") not in ("ok", "metric_failed") or not record.get("samples_file"):
             continue
         name = record["target"]
+        if only is not None and name not in only:
+            continue
         try:
-            if name not in targets:
-                targets[name] = TARGETS.get(name)()
+            if name not in built:
+                built[name] = TARGETS.get(name)()
         except Exception as exc:
             print(f"boltzbench: cannot rescore {path.name}: {one_line(exc)}", file=sys.stderr)
             continue
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
         names = chosen if chosen is not None else list(record.get("metric_versions", {}))
-        score_record(record, targets[name], samples, names)
+        score_record(record, built[name], samples, names)
         reseal(path, record)
         done += 1
     return done
