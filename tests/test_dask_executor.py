@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from boltzbench.cells import Cell, resolve
-from boltzbench.tables import load_runs
 from boltzbench.runner import run_cells
+from boltzbench.tables import load_runs
 
 FAULTY = str(Path(__file__).resolve().parent / "plugins" / "faulty_methods.py")
 

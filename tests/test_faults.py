@@ -16,8 +16,8 @@ from cli_helpers import PLUGINS, cli
 from boltzbench.cells import Cell, resolve
 from boltzbench.registry import load_plugin
 from boltzbench.report import build_report
-from boltzbench.tables import load_runs
 from boltzbench.runner import run_cells
+from boltzbench.tables import load_runs
 
 FAULTY = str(PLUGINS / "faulty_methods.py")
 
