@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from boltzbench.baselines.osds import PAPER_CONFIG as OSDS_PAPER_CONFIG
 from boltzbench.cells import Cell, resolve
 from boltzbench.counter import DEFAULT_COST, CostModel
 from boltzbench.metrics import DEFAULT_METRICS
@@ -101,17 +102,9 @@ def with_params(entries: tuple[MethodEntry, ...], method: str, params: dict[str,
 
 #: the learned baselines at their papers' settings scaled to CPU (no budget; see
 #: docs/methods.md): OSDS with baselines.osds.PAPER_CONFIG, one-step and on its fine grid
-OSDS_PAPER = {
-    "n_steps": 32,
-    "iters": 2000,
-    "batch_size": 256,
-    "lr": 2e-3,
-    "ema": 0.995,
-    "sd_warmup": 250,
-}
 PAPER_VARIANTS: tuple[MethodEntry, ...] = (
-    MethodEntry("osds", OSDS_PAPER, label="osds_paper"),
-    MethodEntry("osds", {**OSDS_PAPER, "sample_steps": 32}, label="osds_fine_paper"),
+    MethodEntry("osds", dict(OSDS_PAPER_CONFIG), label="osds_paper"),
+    MethodEntry("osds", {**OSDS_PAPER_CONFIG, "sample_steps": 32}, label="osds_fine_paper"),
 )
 
 FIVE_SEEDS = (0, 1, 2, 3, 4)

@@ -9,6 +9,7 @@ from boltzbench.counter import Counter
 from boltzbench.driver import run_method
 from boltzbench.protocols import build_method
 from boltzbench.registry import METHODS, TARGETS
+from boltzbench.suites import POSTERIORDB_TARGETS
 
 TINY = {
     "ula": {"warmup": 20},
@@ -41,12 +42,7 @@ TARGET_NAMES = [
     "dw4",
     "lj13",
     "aldp",
-    "pdb_eight_schools",
-    "pdb_diamonds",
-    "pdb_ark",
-    "pdb_blr",
-    "pdb_gp_pois_regr",
-    "pdb_gauss_mix",
+    *POSTERIORDB_TARGETS,
 ]
 
 

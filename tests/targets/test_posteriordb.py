@@ -15,16 +15,10 @@ from scipy import linalg, special, stats
 
 from boltzbench.guard import SealedError, sealed
 from boltzbench.registry import TARGETS
+from boltzbench.suites import POSTERIORDB_TARGETS
 from boltzbench.testing import check_score_is_minus_energy_gradient, check_target
 
-NAMES = [
-    "pdb_eight_schools",
-    "pdb_diamonds",
-    "pdb_ark",
-    "pdb_blr",
-    "pdb_gp_pois_regr",
-    "pdb_gauss_mix",
-]
+NAMES = list(POSTERIORDB_TARGETS)
 DIMS = {
     "pdb_eight_schools": 10,
     "pdb_diamonds": 26,
