@@ -134,12 +134,18 @@ def curvature_drift(g: torch.Tensor, h: torch.Tensor, sigma: float, floor: float
         h: energy Hessians ∇²E, [B, d, d].
     """
     d = g.shape[1]
-    m = torch.eye(d, dtype=g.dtype) + sigma**2 * h
+    # in float64, with non-finite or huge curvature (far in a target's tails, Hessians can
+    # reach 1e17) bounded, so that the eigendecomposition converges; a gradient that is not
+    # finite (an energy that is +inf there) gives no move
+    h64 = torch.nan_to_num(h.to(torch.float64), nan=0.0, posinf=1e12, neginf=-1e12)
+    m = torch.eye(d, dtype=torch.float64) + sigma**2 * h64.clamp(-1e12, 1e12)
     m = 0.5 * (m + m.transpose(1, 2))
-    evals, evecs = torch.linalg.eigh(m)
-    evals = evals.clamp_min(floor)
-    coeffs = (evecs.transpose(1, 2) @ g[..., None]).squeeze(-1) / evals
-    return -(sigma**2) * (evecs @ coeffs[..., None]).squeeze(-1)
+    scale = m.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1.0)
+    evals, evecs = torch.linalg.eigh(m / scale)
+    evals = (evals * scale[:, 0]).clamp_min(floor)
+    g64 = torch.nan_to_num(g.to(torch.float64), nan=0.0, posinf=1e12, neginf=-1e12)
+    coeffs = (evecs.transpose(1, 2) @ g64[..., None]).squeeze(-1) / evals
+    return (-(sigma**2) * (evecs @ coeffs[..., None]).squeeze(-1)).to(g.dtype)
 
 
 @dataclass
