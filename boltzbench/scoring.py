@@ -68,7 +68,7 @@ def score_record(
                 else:
                     value = fn(samples, reference, target)
                 estimator = getattr(fn, "estimator", None)
-                if estimator is not None:
+                if estimator is not None and value is not None:
                     record["metric_estimators"][name] = estimator(
                         samples.shape[0], reference.shape[0], target
                     )
