@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from cli_helpers import PLUGINS, cli
+from cli_helpers import PLUGINS, cli, cli_inproc
 
 
 def test_list_shows_everything():
@@ -81,7 +81,8 @@ def test_usage_errors_are_one_line_exit_2_and_write_nothing(tmp_path, args, mess
     broken = tmp_path / "broken_plugin.py"
     broken.write_text("import boltzbench\n\ndef broken(:\n    pass\n")
     args = [a.replace("{syntax_error_plugin}", str(broken)) for a in args]
-    out = cli("run", "--out", str(tmp_path / "out"), *args)
+    run = cli if "--plugin" in args else cli_inproc
+    out = run("run", "--out", str(tmp_path / "out"), *args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("boltzbench: error: ")

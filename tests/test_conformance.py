@@ -11,6 +11,7 @@ from boltzbench.testing import check_method
 SMALL = {
     "drifting": {"batch_size": 256},
     "drifting_force": {"batch_size": 256},
+    "osds": {"n_steps": 8, "budget_iters": 60, "iters": 60},
     "pita": {
         "n_temps": 3,
         "data_chains": 20,

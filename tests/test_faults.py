@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import PLUGINS, cli
+from cli_helpers import PLUGINS, cli, cli_inproc
 
 from boltzbench.cells import Cell, resolve
 from boltzbench.registry import load_plugin
@@ -254,7 +254,8 @@ def test_two_runs_on_one_folder_compute_each_cell_once(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, message):
-    out = cli("run", "--out", str(tmp_path / "out"), *args)
+    run = cli if "--plugin" in args else cli_inproc
+    out = run("run", "--out", str(tmp_path / "out"), *args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("boltzbench: error: "), out.stderr
