@@ -163,7 +163,10 @@ def fk_anneal(
     0.9; None keeps the estimator unbiased). ``radius``: a particle whose squared norm
     exceeds 4 (radius² + d σ²) (twice the data's largest norm, noise included) gets weight
     zero (an explicit step can throw a particle where the networks extrapolate, and its
-    weight would then swamp the resampling); the target has no mass there.
+    weight would then swamp the resampling); the target has no mass there. When every
+    particle would be dropped at a step, none is: that step is refused for all of them
+    (they keep their positions and weights), so a poor model or too few steps degrade the
+    result rather than end it.
 
     Args:
         score(y [n, d], sigma [n, 1]) → [n, d]; energy(y, sigma) → [n] (differentiable in y
@@ -205,8 +208,22 @@ def fk_anneal(
         y_new = y + d_tau * 0.5 * g2 * (s - gamma * grad_u) + math.sqrt(g2 * d_tau) * noise
         if radius is not None:  # a particle thrown far outside the data is dropped
             out = ~((y_new * y_new).sum(1) <= 4 * (radius**2 + dim * sigma**2))
-            log_a = torch.where(out, -torch.inf, log_a)
-            y_new = torch.where(out[:, None], y, y_new)
+            if (~out & torch.isfinite(log_a)).any():
+                log_a = torch.where(out, -torch.inf, log_a)
+                y_new = torch.where(out[:, None], y, y_new)
+            else:
+                # Every particle thrown out: the explicit step itself has failed (with an
+                # untrained model, or too few steps for the stiffness of the schedule:
+                # Euler is unstable once (g²/2) dτ (1 + γ) / (1 + h) > 2, i.e. for
+                # n_steps < ln(σ_max/σ_min)(1 + γ)/2 with the Gaussian part alone), not
+                # the particles. Dropping them all would leave nothing to correct, so the
+                # step is refused for all of them instead: each keeps its position and
+                # its weight, and the annealing goes on from there (the weights then only
+                # approximate ρ_t; the final correction with the true energies still
+                # applies). Counted in ``record["refused_steps"]``.
+                y_new = y
+                if record is not None:
+                    record["refused_steps"] = record.get("refused_steps", 0) + 1
         y = y_new
         if resample == "always" or (resample == "ess" and ess(log_a) < ess_fraction * n):
             idx = _resample_n(log_a, gen)
@@ -839,8 +856,34 @@ class PITA:
         )
         x = y * self.scale
         e, s = self.target.energy_and_score(x)  # the final correction's true energies
-        state = (x, e, s, *self._model_energy(x, log_beta))
-        return self._bridge(state, log_a.double(), gamma, t_next, log_beta, m, evals)
+
+        def q_energy(x, e, s):  # the bridge's start: U_η(σ_min) and its gradient
+            return self._model_energy(x, log_beta)
+
+        state = (x, e, s, *q_energy(x, e, s))
+        log_w = log_a.double()
+        r = gamma * state[3].double() - e.double() / t_next
+        if not torch.isfinite(log_w + r).any():
+            # No annealed particle has a finite weight (e.g. a poorly trained model sent
+            # them all where the target's energy overflows). Rather than end the run, the
+            # bridge starts from buffer i, exact draws at T_i: q = exp(−E/T_i), i.e.
+            # γU = E/T_i, so the bridge is plain adaptive tempering T_i → T_{i+1} with
+            # MALA moves (the ladder rule chose T_{i+1} so that these tempering weights
+            # keep ``rung_ess`` of the buffer). Uses stored energies: no new evaluations.
+            xb, eb, sb = self.buffers[i]
+            ok = torch.isfinite(eb).nonzero().squeeze(1)
+            if ok.numel() == 0:
+                raise RuntimeError(f"PITA: no finite energy in the buffer at T={self.temps[i]:g}")
+            pick = ok[torch.randint(0, ok.numel(), (n,), generator=self.gen)]
+            k_q = 1.0 / (gamma * self.temps[i])
+
+            def q_energy(x, e, s):
+                return e * k_q, -s * k_q
+
+            state = (xb[pick], eb[pick], sb[pick], *q_energy(None, eb[pick], sb[pick]))
+            log_w = torch.zeros(n, dtype=torch.float64)
+            self.info["buffer_fallbacks"] = self.info.get("buffer_fallbacks", 0.0) + 1
+        return self._bridge(state, log_w, gamma, t_next, q_energy, m, evals)
 
     def _model_energy(self, x: torch.Tensor, log_beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """U_η(σ_min, x / init_std) [n] and its gradient in x [n, d] (the EMA model)."""
@@ -856,7 +899,7 @@ class PITA:
             (g,) = torch.autograd.grad(u.sum(), y)
         return u.detach(), g.detach() / self.scale
 
-    def _bridge(self, state, log_w, gamma, t_next, log_beta, m, evals):
+    def _bridge(self, state, log_w, gamma, t_next, q_energy, m, evals):
         """The final importance correction, as an SMC bridge when one step is too far.
 
         The annealed particles represent (with log-weights ``log_w``) q ∝ exp(−γU_η(σ_min));
@@ -869,7 +912,8 @@ class PITA:
         network's U_η and ∇U_η). At α = 1: systematic resampling of m particles and MALA
         relaxation at T_{i+1}. Records the ESS of the one-step correction
         (``ess_oneshot``), of the last step (``final_ess``), the number of steps and the
-        share of distinct bridge-start ancestors among the m particles."""
+        share of distinct bridge-start ancestors among the m particles. ``q_energy(x, e,
+        s)``: U and ∇_x U of the bridge's start at x (energies e, scores s there)."""
         c = self.config
         n = state[0].shape[0]
 
@@ -903,7 +947,7 @@ class PITA:
             ancestors, log_w = ancestors[idx], torch.zeros(n, dtype=torch.float64)
             k = k_stage if evals is None else min(k_stage, (evals - moves_done) // n)
             for _ in range(k):
-                state, prob = self._bridge_move(state, alpha, gamma, t_next, log_beta, h)
+                state, prob = self._bridge_move(state, alpha, gamma, t_next, q_energy, h)
                 accept.append(prob)
                 h = min(max(h * math.exp(2.0 * (prob - 0.574)), 1e-10), 1e4)
             moves_done += k * n
@@ -924,7 +968,7 @@ class PITA:
         self.moves = (moves_done, relax)
         return out
 
-    def _bridge_move(self, state, alpha, gamma, t_next, log_beta, h):
+    def _bridge_move(self, state, alpha, gamma, t_next, q_energy, h):
         """One MALA step for π_α ∝ exp(−(1 − α) γ U_η − α E/T_{i+1}) on (x, E, s, U, ∇U)."""
         x, e, s, u, gu = state
 
@@ -938,7 +982,7 @@ class PITA:
         noise = torch.randn(x.shape, generator=self.gen)
         xp = x + h * g + math.sqrt(2 * h) * noise
         ep, sp = self.target.energy_and_score(xp)
-        up, gup = self._model_energy(xp, log_beta)
+        up, gup = q_energy(xp, ep, sp)
         gp = grad(sp, gup)
         fwd = ((xp - x - h * g) ** 2).sum(1)
         bwd = ((x - xp - h * gp) ** 2).sum(1)
