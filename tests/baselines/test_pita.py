@@ -1,20 +1,31 @@
 """PITA's pieces: Feynman–Kac annealing with an exact model, the divergence estimator,
-resampling, and the method on gmm4 / double_well against MALA started at T = 1."""
+resampling, the ladder rule, the symmetry augmentation, budget use and wall-time training,
+and the method on gmm4 / double_well / a 10-D correlated Gaussian."""
 
 import math
 
 import pytest
 import torch
 from boltzbench.baselines.mala import MALA, MALAConfig
-from boltzbench.baselines.pita import PITA, PITAConfig, divergence, fk_anneal
+from boltzbench.baselines.pita import (
+    PAPER_CONFIG,
+    PITA,
+    PITAConfig,
+    divergence,
+    fk_anneal,
+    resample,
+    transform_particles,
+)
+from boltzbench.baselines.pita_ladder import next_temperature, rungs_left, tempering_ess
 from boltzbench.baselines.weights import systematic_resample
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
+from boltzbench.testing import CorrelatedGaussian
 
 
-@pytest.mark.parametrize("resample", ["always", "ess"])
-def test_fk_annealing_of_an_exact_gaussian_model_reaches_the_colder_gaussian(resample):
+@pytest.mark.parametrize("resample_mode", ["always", "ess"])
+def test_fk_annealing_of_an_exact_gaussian_model_reaches_the_colder_gaussian(resample_mode):
     """An exact model of N(0, T0 I) under a VE process (p_σ = N(0, (T0 + σ²) I)) annealed
     with γ = T0/T1 gives weighted particles of N(0, T1 I): the weighted mean and second
     moment agree within Monte-Carlo error (computed from the weights' ESS)."""
@@ -27,7 +38,7 @@ def test_fk_annealing_of_an_exact_gaussian_model_reaches_the_colder_gaussian(res
         return (y * y).sum(1) / (2 * (t0 + sigma.squeeze(1) ** 2))
 
     gen = torch.Generator().manual_seed(0)
-    y, log_a = fk_anneal(score, energy, n, d, t0 / t1, 0.01, 5.0, 200, gen, resample=resample)
+    y, log_a = fk_anneal(score, energy, n, d, t0 / t1, 0.01, 5.0, 200, gen, resample=resample_mode)
     w = torch.softmax(log_a.double(), 0)
     n_eff = 1.0 / float((w**2).sum())
     mean = (w[:, None] * y.double()).sum(0)
@@ -59,6 +70,32 @@ def test_the_weights_carry_the_correction():
     assert abs(weighted - 1.0) < 0.05  # 0.99
 
 
+def test_an_unstable_step_is_refused_rather_than_dropping_every_particle():
+    """Three Euler steps from σ = 5 to 0.01 at γ = 4 are unstable (the first multiplies y
+    by about 1 − 8.9), so in 10-D every particle leaves the radius: the step is refused
+    for all (positions and weights kept) and the annealing still returns finite particles
+    with finite weights, where dropping them would leave none."""
+    t0 = 4.0
+
+    def score(y, sigma):
+        return -y / (t0 + sigma**2)
+
+    def energy(y, sigma):
+        return (y * y).sum(1) / (2 * (t0 + sigma.squeeze(1) ** 2))
+
+    gen = torch.Generator().manual_seed(0)
+    record = {}
+    y, log_a = fk_anneal(
+        score, energy, 200, 10, t0, 0.01, 5.0, 3, gen, "never", radius=4.0, record=record
+    )
+    assert record["refused_steps"] >= 1
+    assert torch.isfinite(y).all() and torch.isfinite(log_a).any()
+    # with enough steps nothing is refused
+    record = {}
+    fk_anneal(score, energy, 200, 10, t0, 0.01, 5.0, 100, gen, "never", radius=4.0, record=record)
+    assert "refused_steps" not in record
+
+
 def test_divergence_exact_and_hutchinson_match_the_trace():
     a = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0], [0.0, 1.0, 2.5]])
 
@@ -76,26 +113,112 @@ def test_divergence_exact_and_hutchinson_match_the_trace():
     assert ((estimates.mean(0) - exact).abs() < 5 * se + 1e-6).all()
 
 
-def test_systematic_resampling_is_unbiased():
+@pytest.mark.parametrize("m", [20, 7, 45])
+def test_systematic_resampling_is_unbiased(m):
+    """Expected counts m·w_k, for m equal to, fewer or more than the weights."""
     gen = torch.Generator().manual_seed(3)
     log_w = torch.randn(20, generator=gen, dtype=torch.float64)
     reps = 4000
     counts = torch.zeros(20, dtype=torch.float64)
     for _ in range(reps):
-        counts += systematic_resample(log_w, gen).bincount(minlength=20).double()
-    expected = 20 * torch.softmax(log_w, 0)
+        idx = resample(log_w, m, gen) if m != 20 else systematic_resample(log_w, gen)
+        counts += idx.bincount(minlength=20).double()
+    expected = m * torch.softmax(log_w, 0)
     # each count is within floor/ceil of its expectation, so its s.d. is at most 1/2
     assert ((counts / reps - expected).abs() < 5 * 0.5 / math.sqrt(reps)).all()
 
 
+# ----------------------------------------------------------------------------- ladder
+def test_the_ladder_rule_hits_its_ess_and_stops_at_one():
+    """The next rung gives tempering weights of exactly the asked ESS; a stricter
+    criterion gives a smaller step; T = 1 once the whole way keeps the ESS."""
+    gen = torch.Generator().manual_seed(0)
+    e = 5.0 * (torch.randn(4000, 10, generator=gen, dtype=torch.float64) ** 2).sum(1)
+    t1 = next_temperature(e, 10.0, 0.3)
+    assert 1.0 < t1 < 10.0
+    assert abs(tempering_ess(e, 10.0, t1) - 0.3) < 1e-3
+    assert next_temperature(e, 10.0, 0.6) > t1  # stricter: closer to T₀
+    assert next_temperature(e, 1.05, 0.3) == 1.0
+    assert next_temperature(torch.zeros(100), 10.0, 0.5) == 1.0  # flat energies: one step
+    assert rungs_left(1.0, 1.5) == 0 and rungs_left(2.25, 1.5) == 2
+
+
+def test_the_ladder_is_finer_for_larger_systems():
+    """Energy fluctuations grow with the dimension (heat capacity ∝ d), so at the same
+    criterion a 32-D Gaussian takes smaller steps than a 2-D one."""
+    gen = torch.Generator().manual_seed(1)
+    steps = {}
+    for d in (2, 32):
+        e = 0.5 * 10.0 * (torch.randn(4000, d, generator=gen, dtype=torch.float64) ** 2).sum(1)
+        steps[d] = 10.0 / next_temperature(e, 10.0, 0.3)
+    assert 1.0 < steps[32] < steps[2]
+
+
+# ------------------------------------------------------------------------- symmetries
+class _Tilted:
+    """Two particles in 2-D with an energy that is neither rotation- nor permutation-
+    invariant (a particle target by shape only)."""
+
+    name, dim, n_particles, spatial_dim, init_std = "tilted", 4, 2, 2, 1.0
+
+    def energy(self, x):
+        return 0.5 * (x * x).sum(1) + 2.0 * x[:, 0]
+
+    def score(self, x):
+        g = x.clone()
+        g[:, 0] += 2.0
+        return -g
+
+    def energy_and_score(self, x):
+        return self.energy(x), self.score(x)
+
+
+def _symmetries(target, seed=0):
+    counter = Counter(target)
+    m = PITA(PITAConfig(symmetry_checks=6))
+    m.target, m.gen = counter, torch.Generator().manual_seed(seed)
+    x = torch.randn(32, target.dim, generator=m.gen)
+    m.buffers = [(x, *counter.energy_and_score(x))]
+    before = counter.counts.energy_evals_train
+    found = m._find_symmetries()
+    return found, counter.counts.energy_evals_train - before
+
+
+def test_rotations_and_permutations_are_used_where_the_energy_is_invariant():
+    dw4 = TARGETS.get("dw4")()
+    found, evals = _symmetries(dw4)
+    assert found == (True, True)
+    assert evals == 2 * 6  # counted: two checks on six configurations
+    assert _symmetries(_Tilted())[0] == (False, False)
+    assert _symmetries(TARGETS.get("gmm4")())[1] == 0  # not a particle system: no checks
+
+
+def test_the_augmentation_moves_positions_and_forces_together():
+    """A rotated/permuted configuration keeps its energy, and its force is the rotated/
+    permuted force."""
+    dw4 = TARGETS.get("dw4")()
+    gen = torch.Generator().manual_seed(2)
+    x = 2.0 * torch.randn(16, dw4.dim, generator=gen, dtype=torch.float64)
+    e, s = dw4.energy_and_score(x)
+    xt, st = transform_particles((x, s), 4, 2, gen, rotate=True, permute=True)
+    et, s_at = dw4.energy_and_score(xt)
+    assert not torch.allclose(xt, x)
+    assert torch.allclose(et, e, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(st, s_at, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- method
+# small enough for one thread (about 10 s a run), large enough for mode masses within 0.05
 SMALL = dict(
+    ladder="geometric",
     n_temps=4,
-    data_chains=200,
-    data_warmup=300,
-    data_size=2000,
-    buffer_size=2000,
-    train_steps=400,
-    anneal_steps=100,
+    data_chains=100,
+    data_warmup=200,
+    data_size=1000,
+    buffer_size=1000,
+    batch_size=256,
+    train_steps=250,
+    anneal_steps=50,
 )
 
 
@@ -119,6 +242,8 @@ def test_pita_recovers_gmm4_mode_masses_and_charges_every_stage():
     assert d["evals_training"] == 0
     assert d["evals_data"] + d["evals_annealing"] == c.energy_evals_train + c.grad_evals_train
     assert d["evals_sampling"] == c.energy_evals_sample + c.grad_evals_sample > 0
+    assert d["ess_fraction_final"] == d["ess_fraction"] > 0.05
+    assert d["n_temperatures"] == 4 and d["train_steps"] == 3 * 250
     # MALA started in one mode at T = 1 stays there
     stuck = _MALAFromOneMode(MALAConfig(n_chains=100, warmup=300))
     stuck.fit(Counter(target), seed=0)
@@ -134,3 +259,75 @@ def test_pita_recovers_the_double_well_masses():
     m.fit(counter, seed=0)
     x = m.sample(2000)
     assert abs(float((x[:, 0] > 0).double().mean()) - target.mode_masses[1]) < 0.05
+
+
+def test_pita_keeps_its_effective_sample_size_on_a_10d_correlated_gaussian():
+    """No collapse in 10-D: the final correction keeps more than a tenth of the particles
+    effective, in one step (the network's energy is right to about 1 kT) and after the
+    bridge, and the samples have the target's moments."""
+    target = CorrelatedGaussian(dim=10)
+    counter = Counter(target)
+    config = PITAConfig(
+        t_max=4.0,
+        data_chains=128,
+        data_warmup=150,
+        data_size=2000,
+        buffer_size=1000,
+        batch_size=256,
+        train_steps=300,
+        anneal_steps=50,
+        relax_steps=5,
+        sample_particles=1,
+    )
+    m = PITA(config)
+    m.fit(counter, seed=0)
+    x = m.sample(2000).double()
+    d = m.diagnostics()
+    assert d["ess_fraction_final"] >= 0.1, d
+    assert d["ess_fraction_oneshot_min"] >= 0.1, d
+    assert d["unique_fraction"] >= 0.1, d
+    assert (x.mean(0) - target.mu).abs().max() < 0.25
+    assert (torch.cov(x.T) - target.cov).abs().max() < 0.5
+
+
+def test_pita_spends_its_budget_without_crossing_it():
+    target = TARGETS.get("double_well")()
+    budget = 60_000
+    counter = Counter(target, budget=budget, n_samples=500)
+    m = PITA(PITAConfig(**{**SMALL, "ladder": "ess", "train_steps": 50}))
+    with charging(counter, "train"):
+        m.fit(counter, seed=0)
+    with charging(counter, "sample"):
+        x = m.sample(500)
+    assert x.shape == (500, 2)
+    assert 0.9 * budget <= counter.used <= budget
+
+
+def test_train_seconds_sets_the_number_of_steps():
+    """Without ``train_steps`` each phase trains for its share of ``train_seconds`` (and at
+    least ``min_train_steps``)."""
+    target = TARGETS.get("gmm4")()
+
+    def steps(seconds):
+        cfg = {
+            **SMALL,
+            "buffer_size": 300,
+            "anneal_steps": 10,
+            "train_steps": None,
+            "train_seconds": seconds,
+            "min_train_steps": 5,
+        }
+        m = PITA(PITAConfig(**cfg))
+        m.fit(Counter(target), seed=0)
+        return m.train_steps_done
+
+    assert steps(0.0) == [5, 5, 5]
+    assert sum(steps(2.0)) > 15
+
+
+def test_the_paper_configuration_is_valid():
+    config = PITAConfig(**PAPER_CONFIG)
+    config.validate()
+    assert config.temperatures == (4.0, 3.0, 2.0, 1.5, 1.2, 1.0)
+    with pytest.raises(ValueError):
+        PITAConfig(ladder="fixed", temperatures=(4.0, 5.0, 1.0)).validate()
