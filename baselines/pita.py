@@ -382,8 +382,10 @@ class PITAConfig:
             costs no evaluations); each phase gets the rest of the allowance divided over
             the phases still expected (the first one counts double: it starts from
             scratch). Ignored when ``train_steps`` is set.
-        train_steps: optimiser steps per phase (fixed, reproducible), or None to train for
-            ``train_seconds``.
+        train_steps: optimiser steps per phase (fixed, so that a seed gives the same
+            numbers on any machine; the default), or None to train for ``train_seconds``
+            (more training on a faster machine, not reproducible across machines; the
+            steps taken are reported in ``diag_train_steps``).
         min_train_steps: optimiser steps per phase at least, whatever the allowance.
         batch_size, lr, hidden, layers: training and MLP shape (lr 3e-3: at 1e-3 the
             energy network needs about three times the steps to reach the same error).
@@ -431,7 +433,7 @@ class PITAConfig:
     data_share: float = 0.25
     sample_share: float = 0.3
     train_seconds: float = 180.0
-    train_steps: int | None = None
+    train_steps: int | None = 800
     min_train_steps: int = 100
     batch_size: int = 512
     lr: float = 3e-3
