@@ -4,7 +4,10 @@
   same for every method that starts from noise (never the exact sampler or the reference).
 - :class:`DualAveraging`: step-size adaptation toward a target acceptance rate, elementwise
   over a tensor of step sizes (one per chain, or one per temperature).
-- :func:`mala_step`: one batched (optionally tempered) MALA transition through the counter.
+- :func:`mala_step`: one batched (optionally tempered, optionally preconditioned by a
+  diagonal or dense mass matrix) MALA transition through the counter.
+- :class:`MassMatrixEstimator`: pooled running covariance of the chains' points and the
+  regularised mass matrix Stan takes from it.
 - :class:`ChainMethod`: warm-up (``train``) then production with thinning (``sample``),
   sized to the cell's budget; snapshots for quality-against-cost curves; acceptance,
   frozen-chain, ESS and R-hat diagnostics.
@@ -99,20 +102,27 @@ def mala_step(
     h: torch.Tensor | float,
     gen: torch.Generator,
     beta: torch.Tensor | float = 1.0,
+    chol: torch.Tensor | None = None,
 ) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
     """One MALA transition for π_β ∝ exp(−β E) on a batch of chains.
 
-    Proposal y = x + h β s(x) + sqrt(2h) ξ, Metropolis–Hastings correction. One energy and
-    one gradient evaluation per chain (the current point's are carried in ``state``).
+    Proposal y = x + h β Σ s(x) + sqrt(2h) L ξ with Σ = L Lᵀ the inverse mass matrix
+    (identity by default), Metropolis–Hastings correction. One energy and one gradient
+    evaluation per chain (the current point's are carried in ``state``).
 
     Args:
         state: (x [n, d], E(x) [n], ∇log π(x) = −∇E(x) [n, d]) of the *untempered* target.
-        h: step size, a float or [n, 1].
+        h: step size, a float or [n, 1] (in the units of z = L⁻¹x when ``chol`` is given).
         beta: inverse temperature, a float or [n, 1].
+        chol: None (Σ = I), per-coordinate scales [d] (Σ = diag(chol²)) or the lower
+            Cholesky factor L [d, d] of a dense Σ; in x's dtype. The transition is then
+            plain MALA on z = L⁻¹x, computed without solving for z.
 
     Returns:
         (new state, acceptance probabilities [n], accepted mask [n]).
     """
+    if chol is not None:
+        return _preconditioned_mala_step(target, state, h, gen, beta, chol)
     x, e, s = state
     b = beta if isinstance(beta, float) else beta.squeeze(-1)
     noise = torch.randn(x.shape, generator=gen)
@@ -130,6 +140,95 @@ def mala_step(
         torch.where(accept[:, None], sy, s),
     )
     return new, accept_prob, accept
+
+
+def _preconditioned_mala_step(
+    target: Counter,
+    state: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    h: torch.Tensor | float,
+    gen: torch.Generator,
+    beta: torch.Tensor | float,
+    chol: torch.Tensor,
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """:func:`mala_step` with Σ = L Lᵀ: MALA on z = L⁻¹x, whose score is Lᵀ s(x).
+
+    With u = h β Lᵀs(x) + sqrt(2h) ξ the move in z (y = x + L u), the forward residual is
+    sqrt(2h) ξ and the backward one −u − h β Lᵀs(y)."""
+    x, e, s = state
+    b = beta if isinstance(beta, float) else beta.squeeze(-1)
+
+    def whiten(v: torch.Tensor) -> torch.Tensor:  # rows v ↦ (Lᵀ v)ᵀ = v L
+        return v * chol if chol.dim() == 1 else v @ chol
+
+    def color(u: torch.Tensor) -> torch.Tensor:  # rows u ↦ (L u)ᵀ = u Lᵀ
+        return u * chol if chol.dim() == 1 else u @ chol.T
+
+    noise = torch.randn(x.shape, generator=gen)
+    drift = h * beta * whiten(s)
+    u = drift + torch.sqrt(torch.as_tensor(2.0 * h)) * noise
+    y = x + color(u)
+    ey, sy = target.energy_and_score(y)
+    fwd = ((u - drift) ** 2).sum(1)
+    bwd = ((u + h * beta * whiten(sy)) ** 2).sum(1)
+    hh = h if isinstance(h, float) else h.squeeze(-1)
+    log_alpha = _finite_log_alpha(b * (e - ey) + (fwd - bwd) / (4 * hh))
+    accept_prob = log_alpha.clamp(max=0.0).exp()
+    accept = torch.rand(x.shape[0], generator=gen) < accept_prob
+    new = (
+        torch.where(accept[:, None], y, x),
+        torch.where(accept, ey, e),
+        torch.where(accept[:, None], sy, s),
+    )
+    return new, accept_prob, accept
+
+
+class MassMatrixEstimator:
+    """Running mean and covariance (or per-coordinate variance) of batches of points,
+    pooled over chains and transitions (Chan et al.'s update, float64), and the
+    regularised inverse mass matrix Stan takes from them:
+    Σ = m/(m+5) Σ̂ + 10⁻³ · 5/(m+5) I, with m the number of points pooled."""
+
+    def __init__(self, dim: int, dense: bool) -> None:
+        self.dense = dense
+        self.count = 0
+        self.mean = torch.zeros(dim, dtype=torch.float64)
+        self.m2 = torch.zeros((dim, dim) if dense else (dim,), dtype=torch.float64)
+
+    def add(self, x: torch.Tensor) -> None:
+        """Add points [k, d]; non-finite rows are skipped."""
+        x = x.detach().to(torch.float64)
+        x = x[torch.isfinite(x).all(1)]
+        k = x.shape[0]
+        if k == 0:
+            return
+        mb = x.mean(0)
+        c = x - mb
+        delta = mb - self.mean
+        n = self.count + k
+        w = self.count * k / n
+        if self.dense:
+            self.m2 += c.T @ c + w * torch.outer(delta, delta)
+        else:
+            self.m2 += (c**2).sum(0) + w * delta**2
+        self.mean += delta * (k / n)
+        self.count = n
+
+    def factor(self) -> torch.Tensor | None:
+        """L with Σ = L Lᵀ ([d, d] lower triangular; [d] scales when diagonal), float64,
+        or None when fewer than 2 points were pooled or Σ is not positive definite."""
+        m = self.count
+        if m < 2:
+            return None
+        cov = self.m2 / (m - 1)
+        shrink = 5.0 / (m + 5.0)
+        if self.dense:
+            cov = (1 - shrink) * cov + 1e-3 * shrink * torch.eye(cov.shape[0], dtype=cov.dtype)
+            chol, info = torch.linalg.cholesky_ex(cov)
+            ok = int(info) == 0 and bool(torch.isfinite(chol).all())
+            return chol if ok else None
+        var = (1 - shrink) * cov + 1e-3 * shrink
+        ok = bool(torch.isfinite(var).all() and (var > 0).all())
+        return var.sqrt() if ok else None
 
 
 def mixed_steps(h: torch.Tensor, p_other: float, gen: torch.Generator) -> torch.Tensor:

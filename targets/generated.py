@@ -33,6 +33,16 @@ def convergence_checks(rhat: float, ess: float, n: int) -> dict[str, bool]:
 
 #: registered chain methods that may generate a reference (they keep ``draws``)
 REFERENCE_SAMPLERS = ("mala", "pt")
+#: ``mala`` references adapt a mass matrix in warm-up: dense up to this dimension
+#: (O(d²) per chain step, and a d × d covariance that the pooled warm-up draws estimate
+#: well), diagonal above
+DENSE_MASS_MAX_DIM = 50
+
+
+def reference_mass_matrix(dim: int) -> str:
+    """The mass matrix a ``mala`` reference adapts for a target of dimension ``dim``:
+    ``"dense"`` up to :data:`DENSE_MASS_MAX_DIM`, else ``"diagonal"``."""
+    return "dense" if dim <= DENSE_MASS_MAX_DIM else "diagonal"
 
 
 def chain_reference(
@@ -49,7 +59,14 @@ def chain_reference(
     published: dict[str, float] | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """n draws of the suite's ``mala`` or ``pt`` (step sizes tuned in warm-up, then frozen)
-    from the broad start, and a provenance record with diagnostics and checks:
+    from the broad start, and a provenance record with diagnostics and checks.
+
+    ``mala`` adapts a mass matrix in windowed warm-up (Stan's scheme, see
+    :mod:`boltzbench.baselines.mala`), ``"dense"`` for d ≤ :data:`DENSE_MASS_MAX_DIM` and
+    ``"diagonal"`` above (:func:`reference_mass_matrix`; ``extra={"mass_matrix": ...}``
+    overrides it): with an identity mass matrix one step size must suit every direction,
+    and on posteriors whose scales differ 100–500× the wide directions do not mix within
+    the warm-up (posteriordb cross-check, ``docs/targets.md``). The checks:
 
     - ``r_hat_below_1_01``: rank-normalised split R-hat of the energy and of the first
       ``n_coords`` coordinates all below 1.01 (for targets with symmetries, of their
@@ -71,6 +88,8 @@ def chain_reference(
             f"unknown reference sampler {method!r}; known: {', '.join(REFERENCE_SAMPLERS)}"
         )
     settings = {"n_chains": n_chains, "warmup": warmup, "thin": thin, **(extra or {})}
+    if method == "mala":
+        settings.setdefault("mass_matrix", reference_mass_matrix(target.dim))
     cls = METHODS.get(method)
     sampler, _ = build_method(cls, {**settings, "snapshots": False})
     module, cls_name = cls.__module__, cls.__name__
@@ -91,7 +110,9 @@ def chain_reference(
     ess = min(diag_e["ess_bulk"], diag_x["ess_bulk"])
     args = ", ".join(f"{k}={v!r}" for k, v in settings.items())
     info: dict[str, Any] = {
-        "method": f"{cls_name} ({module}), step sizes tuned in warm-up then frozen",
+        "method": f"{cls_name} ({module}), step sizes"
+        + (f" and a {settings['mass_matrix']} mass matrix" if "mass_matrix" in settings else "")
+        + " tuned in warm-up then frozen",
         "command": f"boltzbench.targets.generated.chain_reference(target={target.name!r}, "
         f"n={n}, seed={seed}, method={method!r}, {args})",
         "settings": {"sampler": method, **settings},

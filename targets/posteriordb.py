@@ -481,8 +481,9 @@ def compare_draws(ours: np.ndarray, theirs: np.ndarray) -> dict[str, bool | floa
 
 def cross_check(name: str, seed: int = 20260318, **settings: Any) -> dict[str, bool | float]:
     """Run the suite's reference generator (:func:`~boltzbench.targets.generated.chain_reference`
-    with ``logreg_cancer``'s settings, MALA, 20 chains, 20000 warm-up steps, every 100th
-    kept; ``settings`` override them) on the posteriordb target ``name`` and compare its
+    with ``logreg_cancer``'s settings, MALA with the mass matrix it picks for the dimension,
+    20 chains, 20000 warm-up steps, every 100th kept; ``settings`` override them, e.g.
+    ``extra={"mass_matrix": "identity"}``) on the posteriordb target ``name`` and compare its
     chains with all 10 000 posteriordb draws (:func:`compare_draws`). The generator's own
     convergence checks and diagnostics are included, prefixed ``generator_``."""
     from boltzbench.targets.generated import chain_reference
@@ -504,7 +505,14 @@ def cross_check(name: str, seed: int = 20260318, **settings: Any) -> dict[str, b
     for k in ("r_hat_energy", "r_hat_coords_max", "ess_energy", "ess_coords_min", "seconds"):
         out[f"generator_{k}"] = float(info[k])
     diagnostics = info.get("sampler_diagnostics", {})
-    for k in ("step_size", "acceptance_sample", "frozen_fraction", "acceptance_chain_min"):
+    out["generator_mass_matrix"] = info["settings"].get("mass_matrix", "identity")
+    for k in (
+        "step_size",
+        "acceptance_sample",
+        "frozen_fraction",
+        "acceptance_chain_min",
+        "mass_matrix_condition",
+    ):
         v = diagnostics.get(k)
         out[f"generator_{k}"] = math.nan if v is None else float(v)
     out.update(compare_draws(ours, target.draws().numpy()))
