@@ -69,6 +69,10 @@ RESTART_AT = 0.5
 #: re-estimated at the end of every window but the last)
 WINDOWS = (0.25, 0.5, 0.25)
 MASS_MATRICES = ("identity", "diagonal", "dense")
+#: with a mass matrix: how far (in log units) a chain's dual averaging may shrink its step
+#: below its shrinkage point 10 h0 (20 with the identity): a chain started far out in the
+#: tails (energies of 10¹¹ on ``pdb_diamonds``) needs a step ~10⁻¹¹, below e⁻²⁰ · 10 h0
+SHRINK = 50.0
 
 
 @dataclass
@@ -127,7 +131,8 @@ class MALA(ChainMethod):
                 f"unknown mass_matrix {c.mass_matrix!r}; known: {', '.join(MASS_MATRICES)}"
             )
         self.h = torch.full((self.n_chains,), c.step_size * float(self.target.init_std) ** 2)
-        self.adapter = DualAveraging(self.h, c.target_accept)
+        shrink = None if c.mass_matrix == "identity" else SHRINK
+        self.adapter = DualAveraging(self.h, c.target_accept, max_log_shrink=shrink)
         self._restarted = False
         self.chol: torch.Tensor | None = None  # L of Σ = L Lᵀ, float64; None: identity
         self._chol_x: torch.Tensor | None = None  # the same in x's dtype
@@ -173,8 +178,8 @@ class MALA(ChainMethod):
         if i > first - 1 + (last - first + 1) // 2:
             if self._estimator is None:
                 dense = self.config.mass_matrix == "dense"
-                self._estimator = MassMatrixEstimator(self.target.dim, dense)
-            self._estimator.add(self.state[0])
+                self._estimator = MassMatrixEstimator(self.n_chains, self.target.dim, dense)
+            self._estimator.add(self.state[0], self.state[1])
         if i < last:
             return
         chol = self._estimator.factor() if self._estimator is not None else None
@@ -186,7 +191,7 @@ class MALA(ChainMethod):
                 self.h = torch.full_like(self.h, float(self.target.dim) ** (-1.0 / 3.0))
             self.chol = chol
             self._chol_x = chol.to(self.state[0].dtype)
-        self.adapter = DualAveraging(self.h, self.config.target_accept)
+        self.adapter = DualAveraging(self.h, self.config.target_accept, max_log_shrink=SHRINK)
 
     def _end_warmup(self) -> None:
         if self.config.adapt and self.warmup_done > 0:

@@ -36,6 +36,9 @@ from boltzbench.counter import BudgetExceeded, Counter
 from boltzbench.protocols import Snapshot
 from boltzbench.rng import generator
 
+#: mass-matrix adaptation: a chain's mean energy may exceed the median chain's by this
+#: many times d and still count as in the bulk (:class:`MassMatrixEstimator`)
+BULK_ENERGY_MARGIN = 1.0
 #: under a budget: warm-up transitions measured before the plan is made, and the share of
 #: the budget left after the cheapest production that goes to warm-up (the rest thins)
 PLAN_AFTER = 10
@@ -55,7 +58,8 @@ class DualAveraging:
     of the last transition (same shape as the step sizes) and returns the next step sizes;
     :attr:`final` is the averaged iterate to freeze after warm-up. The log step stays
     within ``max_log_change`` of its shrinkage point log(10 h0), so that a chain whose
-    every proposal is accepted (a flat direction) cannot grow its step to overflow.
+    every proposal is accepted (a flat direction) cannot grow its step to overflow;
+    ``max_log_shrink`` (default: the same) bounds it from below.
     """
 
     def __init__(
@@ -66,11 +70,13 @@ class DualAveraging:
         t0: float = 10.0,
         kappa: float = 0.75,
         max_log_change: float = 20.0,
+        max_log_shrink: float | None = None,
     ) -> None:
         self.mu = torch.log(10 * h0)
         self.target = target_accept
         self.gamma, self.t0, self.kappa = gamma, t0, kappa
         self.max_log_change = max_log_change
+        self.max_log_shrink = max_log_change if max_log_shrink is None else max_log_shrink
         self.t = 0
         self.h_avg = torch.zeros_like(h0)
         self.log_h = torch.log(h0)
@@ -81,8 +87,8 @@ class DualAveraging:
         eta = 1.0 / (self.t + self.t0)
         self.h_avg = (1 - eta) * self.h_avg + eta * (self.target - accept_prob)
         log_h = self.mu - math.sqrt(self.t) / self.gamma * self.h_avg
-        m = self.max_log_change
-        self.log_h = torch.minimum(torch.maximum(log_h, self.mu - m), self.mu + m)
+        lo, hi = self.mu - self.max_log_shrink, self.mu + self.max_log_change
+        self.log_h = torch.minimum(torch.maximum(log_h, lo), hi)
         w = self.t ** (-self.kappa)
         self.log_h_bar = w * self.log_h + (1 - w) * self.log_h_bar
         return self.log_h.exp()
@@ -183,43 +189,68 @@ def _preconditioned_mala_step(
 
 
 class MassMatrixEstimator:
-    """Running mean and covariance (or per-coordinate variance) of batches of points,
-    pooled over chains and transitions (Chan et al.'s update, float64), and the
-    regularised inverse mass matrix Stan takes from them:
-    Σ = m/(m+5) Σ̂ + 10⁻³ · 5/(m+5) I, with m the number of points pooled."""
+    """Running mean and covariance (or per-coordinate variance) of each chain's points
+    (Welford's update, float64), with each chain's mean energy; :meth:`factor` pools the
+    chains in the bulk and returns the regularised inverse mass matrix Stan takes from
+    them: Σ = m/(m+5) Σ̂ + 10⁻³ · 5/(m+5) I, with m the number of points pooled.
 
-    def __init__(self, dim: int, dense: bool) -> None:
+    A chain is in the bulk when its mean energy is at most the median chain's plus
+    :data:`BULK_ENERGY_MARGIN` × d (a d-dimensional Gaussian's energy has sd sqrt(d/2)):
+    a chain still far out in the tails (from the broad start, energies of 10¹¹ on
+    ``pdb_diamonds``) would otherwise make Σ's widest direction point at it and its
+    condition number 10³ times too large. At least half of the chains are pooled."""
+
+    def __init__(self, n_chains: int, dim: int, dense: bool) -> None:
         self.dense = dense
-        self.count = 0
-        self.mean = torch.zeros(dim, dtype=torch.float64)
-        self.m2 = torch.zeros((dim, dim) if dense else (dim,), dtype=torch.float64)
+        self.count = torch.zeros(n_chains, dtype=torch.float64)
+        self.mean = torch.zeros(n_chains, dim, dtype=torch.float64)
+        shape = (n_chains, dim, dim) if dense else (n_chains, dim)
+        self.m2 = torch.zeros(shape, dtype=torch.float64)
+        self.energy = torch.zeros(n_chains, dtype=torch.float64)
 
-    def add(self, x: torch.Tensor) -> None:
-        """Add points [k, d]; non-finite rows are skipped."""
+    def add(self, x: torch.Tensor, energy: torch.Tensor) -> None:
+        """Add one point per chain, x [n_chains, d] with its energy [n_chains]; chains
+        whose point or energy is not finite skip it."""
         x = x.detach().to(torch.float64)
-        x = x[torch.isfinite(x).all(1)]
-        k = x.shape[0]
-        if k == 0:
-            return
-        mb = x.mean(0)
-        c = x - mb
-        delta = mb - self.mean
-        n = self.count + k
-        w = self.count * k / n
+        energy = energy.detach().to(torch.float64)
+        ok = (torch.isfinite(x).all(1) & torch.isfinite(energy)).to(torch.float64)
+        x = torch.where(ok[:, None] > 0, x, self.mean)
+        self.count += ok
+        n = self.count.clamp(min=1.0)
+        delta = x - self.mean
+        self.mean += delta * (ok / n)[:, None]
+        after = x - self.mean
         if self.dense:
-            self.m2 += c.T @ c + w * torch.outer(delta, delta)
+            self.m2 += ok[:, None, None] * delta[:, :, None] * after[:, None, :]
         else:
-            self.m2 += (c**2).sum(0) + w * delta**2
-        self.mean += delta * (k / n)
-        self.count = n
+            self.m2 += ok[:, None] * delta * after
+        e = torch.where(ok > 0, energy, self.energy)
+        self.energy += (e - self.energy) * ok / n
+
+    def bulk(self) -> torch.Tensor:
+        """Mask [n_chains] of the chains pooled (see the class docstring)."""
+        seen = self.count > 0
+        if not bool(seen.any()):
+            return seen
+        median = self.energy[seen].median()
+        return seen & (self.energy <= median + BULK_ENERGY_MARGIN * self.mean.shape[1])
 
     def factor(self) -> torch.Tensor | None:
         """L with Σ = L Lᵀ ([d, d] lower triangular; [d] scales when diagonal), float64,
         or None when fewer than 2 points were pooled or Σ is not positive definite."""
-        m = self.count
+        keep = self.bulk()
+        counts = self.count[keep]
+        m = float(counts.sum())
         if m < 2:
             return None
-        cov = self.m2 / (m - 1)
+        means = self.mean[keep]
+        pooled = (counts[:, None] * means).sum(0) / m
+        dev = means - pooled
+        if self.dense:
+            between = (counts[:, None, None] * dev[:, :, None] * dev[:, None, :]).sum(0)
+        else:
+            between = (counts[:, None] * dev**2).sum(0)
+        cov = (self.m2[keep].sum(0) + between) / (m - 1)
         shrink = 5.0 / (m + 5.0)
         if self.dense:
             cov = (1 - shrink) * cov + 1e-3 * shrink * torch.eye(cov.shape[0], dtype=cov.dtype)

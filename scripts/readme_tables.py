@@ -7,7 +7,8 @@ Each table sits between a marker line ``<!-- NAME -->`` and the next blank line,
 README.md and docs/*.md: ``quick-table`` and ``full-table`` (the primary metric per target
 from results/quick and results/full), ``overall-quick``/``overall-full`` (mean ranks),
 ``posteriordb-table`` (results/posteriordb), ``repro-table`` (results/paper) and
-``reference-table`` (results/references/*.json). A marker whose results folder is absent
+``reference-table`` (results/references/*.json), ``crosscheck-table``
+(results/posteriordb/crosscheck/*.json). A marker whose results folder is absent
 renders a line saying so.
 """
 
@@ -123,12 +124,45 @@ def reference_table(folder: Path = REPO / "results" / "references") -> str:
     return "\n".join(lines)
 
 
+def crosscheck_table(folder: Path = REPO / "results" / "posteriordb" / "crosscheck") -> str:
+    """The reference generator against posteriordb's draws (scripts/crosscheck_posteriordb.py)."""
+    paths = sorted(folder.glob("*.json"))
+    if not paths:
+        return f"(no results in {folder.relative_to(REPO)} yet)"
+    lines = [
+        "| target | generator | mass matrix (condition) | max z (limit 4) "
+        "| max sd error (limit 10%) | R-hat | ESS | all checks | seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        p = json.loads(path.read_text())
+        for key in ("generator", "identity"):
+            g = p.get(key)
+            if g is None:
+                continue
+            checks = [v for k, v in g.items() if isinstance(v, bool)]
+            rhat = max(g["generator_r_hat_energy"], g["generator_r_hat_coords_max"])
+            ess = min(g["generator_ess_energy"], g["generator_ess_coords_min"])
+            mass = g.get("generator_mass_matrix", "identity")
+            cond = g.get("generator_mass_matrix_condition")
+            if mass != "identity" and cond is not None:
+                mass += f" ({cond:.3g})"
+            lines.append(
+                f"| `{p['target']}` | {'current' if key == 'generator' else 'old (identity mass)'} "
+                f"| {mass} | {g['max_mean_z']:.2f} | {100 * g['max_sd_rel_error']:.1f}% "
+                f"| {rhat:.3f} | {ess:.0f} | {'pass' if all(checks) else 'FAIL'} "
+                f"| {g['generator_seconds']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 TABLES = {
     "quick-table": lambda: primary_table(REPO / "results" / "quick"),
     "full-table": lambda: primary_table(REPO / "results" / "full"),
     "posteriordb-table": lambda: primary_table(REPO / "results" / "posteriordb"),
     "repro-table": repro_table,
     "reference-table": reference_table,
+    "crosscheck-table": crosscheck_table,
 }
 
 
