@@ -123,12 +123,26 @@ def test_mass_matrix_keeps_counts_exact_and_draws_seeded(mass_matrix):
 
 def test_unknown_mass_matrix_is_refused(gaussian2d):
     with pytest.raises(ValueError, match="unknown mass_matrix 'full'"):
-        MALA(MALAConfig(n_chains=4, warmup=2, mass_matrix="full")).fit(
-            Counter(gaussian2d), seed=0
-        )
+        MALA(MALAConfig(n_chains=4, warmup=2, mass_matrix="full")).fit(Counter(gaussian2d), seed=0)
 
 
 def test_reference_generator_picks_dense_up_to_50_dimensions():
     from boltzbench.targets.generated import reference_mass_matrix
 
     assert reference_mass_matrix(31) == "dense" and reference_mass_matrix(51) == "diagonal"
+
+
+def test_mass_matrix_estimate_leaves_out_chains_far_out_in_the_tails():
+    from boltzbench.baselines.mcmc import MassMatrixEstimator
+
+    g = torch.Generator().manual_seed(0)
+    est = MassMatrixEstimator(n_chains=4, dim=2, dense=True)
+    for _ in range(500):
+        x = torch.randn(4, 2, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.1])
+        energy = 0.5 * (x**2 / torch.tensor([1.0, 0.01])).sum(1)
+        x[3] += 1e4  # a chain stuck far out, at a huge energy
+        energy[3] = 1e11
+        est.add(x, energy)
+    assert est.bulk().tolist() == [True, True, True, False]
+    cov = est.factor() @ est.factor().T
+    assert torch.allclose(cov.diagonal(), torch.tensor([1.0, 0.01], dtype=torch.float64), rtol=0.15)
