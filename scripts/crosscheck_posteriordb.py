@@ -1,6 +1,7 @@
 """Cross-check of the suite's reference generator against posteriordb's draws (issue 19).
 
     python scripts/crosscheck_posteriordb.py [--targets pdb_ark ...] [--out DIR] [--identity]
+                                             [--thin N]
 
 For each posteriordb target, :func:`boltzbench.targets.posteriordb.cross_check` runs the
 generator behind ``logreg_cancer`` (``chain_reference``: MALA with a dense mass matrix
@@ -42,6 +43,13 @@ def main() -> None:
         "--identity", action="store_true", help="also run the generator with an identity mass"
     )
     parser.add_argument("--seed", type=int, default=20260318)
+    parser.add_argument(
+        "--thin",
+        type=int,
+        default=100,
+        help="steps between kept draws (100, logreg_cancer's; other values go to "
+        "DIR/<target>-thin<N>.json)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -54,16 +62,19 @@ def main() -> None:
         record: dict = {
             "target": name,
             "seed": args.seed,
-            "command": f"cross_check({name!r}, seed={args.seed})",
+            "command": f"cross_check({name!r}, seed={args.seed}, thin={args.thin})",
+            "thin": args.thin,
             "torch_version": torch.__version__,
             "platform": platform.platform(),
             "threads": torch.get_num_threads(),
-            "generator": cross_check(name, args.seed),
+            "generator": cross_check(name, args.seed, thin=args.thin),
         }
         if args.identity:
-            record["identity"] = cross_check(name, args.seed, extra={"mass_matrix": "identity"})
+            identity = {"mass_matrix": "identity"}
+            record["identity"] = cross_check(name, args.seed, thin=args.thin, extra=identity)
         record["seconds"] = time.time() - started
-        (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        stem = name if args.thin == 100 else f"{name}-thin{args.thin}"
+        (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
         print(json.dumps(record), flush=True)
 
 

@@ -147,8 +147,11 @@ def crosscheck_table(folder: Path = REPO / "results" / "posteriordb" / "crossche
             cond = g.get("generator_mass_matrix_condition")
             if mass != "identity" and cond is not None:
                 mass += f" ({cond:.3g})"
+            label = "current" if key == "generator" else "old (identity mass)"
+            if p.get("thin", 100) != 100:
+                label += f", thin {p['thin']}"
             lines.append(
-                f"| `{p['target']}` | {'current' if key == 'generator' else 'old (identity mass)'} "
+                f"| `{p['target']}` | {label} "
                 f"| {mass} | {g['max_mean_z']:.2f} | {100 * g['max_sd_rel_error']:.1f}% "
                 f"| {rhat:.3f} | {ess:.0f} | {'pass' if all(checks) else 'FAIL'} "
                 f"| {g['generator_seconds']:.0f} |"
