@@ -75,11 +75,11 @@ def grid():
 def test_dask_gives_the_local_rows_and_resumes(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "dask"
     quick = [c for c in grid() if c.method != "test_slow"]  # its timeout is tested below
-    run_cells(quick, local, jobs=2, timeout=15, plugins=[FAULTY], progress=False)
+    run_cells(quick, local, jobs=2, timeout=60, plugins=[FAULTY], progress=False)
     summary = run_cells(
         grid(),
         remote,
-        timeout=15,
+        timeout=20,  # test_slow sleeps 60 s; the others need a few seconds, more when loaded
         plugins=[FAULTY],
         progress=False,
         executor="dask",
