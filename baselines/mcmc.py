@@ -136,16 +136,7 @@ def mala_step(
     ey, sy = target.energy_and_score(y)
     fwd = ((y - x - h * beta * s) ** 2).sum(1)
     bwd = ((x - y - h * beta * sy) ** 2).sum(1)
-    hh = h if isinstance(h, float) else h.squeeze(-1)
-    log_alpha = _finite_log_alpha(b * (e - ey) + (fwd - bwd) / (4 * hh))
-    accept_prob = log_alpha.clamp(max=0.0).exp()
-    accept = torch.rand(x.shape[0], generator=gen) < accept_prob
-    new = (
-        torch.where(accept[:, None], y, x),
-        torch.where(accept, ey, e),
-        torch.where(accept[:, None], sy, s),
-    )
-    return new, accept_prob, accept
+    return _metropolis(state, (y, ey, sy), b * (e - ey), fwd - bwd, h, gen)
 
 
 def _preconditioned_mala_step(
@@ -176,14 +167,27 @@ def _preconditioned_mala_step(
     ey, sy = target.energy_and_score(y)
     fwd = ((u - drift) ** 2).sum(1)
     bwd = ((u + h * beta * whiten(sy)) ** 2).sum(1)
+    return _metropolis(state, (y, ey, sy), b * (e - ey), fwd - bwd, h, gen)
+
+
+def _metropolis(
+    state: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    proposal: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    log_target_ratio: torch.Tensor,
+    residual_diff: torch.Tensor,
+    h: torch.Tensor | float,
+    gen: torch.Generator,
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The MALA accept step shared by both proposals: log α = log π(y)/π(x) +
+    (‖forward residual‖² − ‖backward residual‖²)/(4h), per row; returns (new state,
+    acceptance probabilities [n], accepted mask [n])."""
     hh = h if isinstance(h, float) else h.squeeze(-1)
-    log_alpha = _finite_log_alpha(b * (e - ey) + (fwd - bwd) / (4 * hh))
+    log_alpha = _finite_log_alpha(log_target_ratio + residual_diff / (4 * hh))
     accept_prob = log_alpha.clamp(max=0.0).exp()
-    accept = torch.rand(x.shape[0], generator=gen) < accept_prob
-    new = (
-        torch.where(accept[:, None], y, x),
-        torch.where(accept, ey, e),
-        torch.where(accept[:, None], sy, s),
+    accept = torch.rand(state[0].shape[0], generator=gen) < accept_prob
+    new = tuple(
+        torch.where(accept[:, None] if old.dim() == 2 else accept, prop, old)
+        for old, prop in zip(state, proposal, strict=True)
     )
     return new, accept_prob, accept
 
