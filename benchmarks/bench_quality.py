@@ -18,8 +18,12 @@ SKIP = ("osds_fine",)
 
 
 def run_all() -> dict[str, dict[str, Any]]:
-    """{method label: {"status", "mmd", "evals"}} for every quick-suite method on gmm4."""
+    """{method label: {"status", "mmd", "evals"}} for every quick-suite method on gmm4.
+
+    ``evals`` is the cell's total cost in the default cost units (see ``CostModel``).
+    """
     from boltzbench.cells import execute_cell
+    from boltzbench.counter import total_cost
     from boltzbench.suites import expand, get_suite
 
     cells = expand(
@@ -32,13 +36,13 @@ def run_all() -> dict[str, dict[str, Any]]:
     )
     out = {}
     for cell in cells:
-        if cell.name in SKIP:
+        if cell.label in SKIP:
             continue
         record, _ = execute_cell(cell, {})
-        out[cell.name] = {
+        out[cell.label] = {
             "status": record["status"],
-            "mmd": record["metrics"].get("mmd"),
-            "evals": sum(v for k, v in record["counts"].items() if "evals" in k),
+            "mmd": record.get("metrics", {}).get("mmd"),
+            "evals": int(total_cost(record.get("counts", {}))),
         }
     return out
 
