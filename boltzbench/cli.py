@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if not args.no_report:
-        paths = build_report(out, command=_command_line())
+        paths = build_report(out, command=_command_line(), plots=not args.no_plots)
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
@@ -187,7 +187,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     n = rescore(out, metrics, targets)
     print(f"boltzbench: rescored {n} cells in {out} (no method was run)", file=sys.stderr)
     if not args.no_report:
-        paths = build_report(out, command=_command_line())
+        paths = build_report(out, command=_command_line(), plots=not args.no_plots)
         print(f"boltzbench: report written: {len(paths)} files", file=sys.stderr)
     return 0
 
@@ -199,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.dir)
     if not (out / "cells").is_dir():
         raise UsageError(f"{out} has no cells/ folder: not a boltzbench results folder")
-    paths = build_report(out)
+    paths = build_report(out, plots=not args.no_plots)
     print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     if args.compare:
         _compare(out, Path(args.compare))
@@ -335,6 +335,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute cells that are done")
     p.add_argument("--retry-failed", action="store_true", help="recompute failed cells")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
+    p.add_argument(
+        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_run)
@@ -346,6 +349,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metrics (default: each record's own)")
     p.add_argument("--targets", help="rescore only the cells of these targets (default: all)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
+    p.add_argument(
+        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
+    )
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_score)
 
@@ -355,6 +361,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--compare",
         metavar="OTHER_DIR",
         help="also compare with another results folder: writes DIR/compare_<OTHER>.csv",
+    )
+    p.add_argument(
+        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
     )
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_report)

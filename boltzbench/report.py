@@ -68,11 +68,12 @@ def current_fingerprints(out_dir: Path) -> dict[str, str | None]:
     return out
 
 
-def build_report(out_dir: Path, command: str | None = None) -> list[Path]:
-    """Write every table, plot and document into ``out_dir``; returns their paths."""
-    import matplotlib
+def build_report(out_dir: Path, command: str | None = None, plots: bool = True) -> list[Path]:
+    """Write every table, plot and document into ``out_dir``; returns their paths.
 
-    matplotlib.use("Agg")
+    ``plots=False`` writes the tables and the two documents without ``plots/`` (most of
+    the report's time on a small folder); plots already there are left as they are but
+    not linked."""
     out_dir = Path(out_dir)
     runs = load_runs(out_dir, current_fingerprints(out_dir))
     board = leaderboard(runs)
@@ -86,10 +87,13 @@ def build_report(out_dir: Path, command: str | None = None) -> list[Path]:
         _csv(out_dir / "curves.csv", curves),
         _csv(out_dir / "breakeven.csv", even),
     ]
-    plots: list[Path] = []
+    figs: list[Path] = []
     plot_dir = out_dir / "plots"
-    colours = figures.palette(sorted(runs["method"].unique())) if not runs.empty else {}
-    if not board.empty:
+    if plots and not board.empty:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        colours = figures.palette(sorted(runs["method"].unique()))
         candidates = [
             figures.plot_heatmap(main, plot_dir / "heatmap.png"),
             figures.plot_curves(curves, main_runs, plot_dir / "curves.png", colours),
@@ -100,9 +104,9 @@ def build_report(out_dir: Path, command: str | None = None) -> list[Path]:
         for target in sorted(runs["target"].unique()):
             path = plot_dir / f"samples_{target}.png"
             candidates.append(figures.plot_samples(main_runs, out_dir, path, target, colours))
-        plots = [p for p in candidates if p]
+        figs = [p for p in candidates if p]
     md = out_dir / "LEADERBOARD.md"
-    text = leaderboard_markdown(main_runs, main, summary, plots, out_dir, even)
+    text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even)
     atomic_write_bytes(md, text.encode())
     page = out_dir / "report.html"
     note = (
@@ -112,6 +116,6 @@ def build_report(out_dir: Path, command: str | None = None) -> list[Path]:
     title = f"boltzbench leaderboard: {out_dir.name}"
     prov = report_provenance(runs, command)
     atomic_write_bytes(
-        page, render(title, main_runs, main, summary, even, plots, prov, note).encode()
+        page, render(title, main_runs, main, summary, even, figs, prov, note).encode()
     )
-    return written + plots + [md, page]
+    return written + figs + [md, page]

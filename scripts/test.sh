@@ -11,7 +11,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v a
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=25 "$@"
 # the asv benchmarks, each once (quick mode, results not saved), so that they cannot rot;
 # exit code 2 if any benchmark fails
 .venv/bin/asv machine --yes >/dev/null

@@ -142,6 +142,7 @@ def _run_args(out, seeds="0-5"):
         "--out",
         str(out),
         "--no-progress",
+        "--no-plots",
     ]
 
 
@@ -201,7 +202,8 @@ def test_sigkill_mid_grid_loses_nothing_and_recomputes_nothing(tmp_path):
 
 def test_edited_truncated_or_altered_files_are_reported_and_recomputed(tmp_path):
     args = ["run", "--plugin", FAULTY, "--methods", "test_noise", "--targets", "gmm4"]
-    args += ["--seeds", "0-2", "--n-samples", "200", "--out", str(tmp_path), "--no-progress"]
+    args += ["--seeds", "0-2", "--n-samples", "200", "--out", str(tmp_path)]
+    args += ["--no-progress", "--no-plots"]
     assert cli(*args).returncode == 0
     original = load_runs(tmp_path)
     paths = sorted((tmp_path / "cells").glob("*.json"))
@@ -211,7 +213,7 @@ def test_edited_truncated_or_altered_files_are_reported_and_recomputed(tmp_path)
     paths[1].write_text(paths[1].read_text()[:100])  # truncated
     samples = tmp_path / json.loads(paths[2].read_text())["samples_file"]
     samples.write_bytes(samples.read_bytes()[:-8] + b"\0" * 8)  # samples altered
-    out = cli("report", str(tmp_path))
+    out = cli("report", str(tmp_path), "--no-plots")
     assert "checksum mismatch" in out.stderr and "not valid JSON" in out.stderr
     assert len(pd.read_csv(tmp_path / "runs.csv")) == 1  # the edited ones left out
     rerun = cli(*args)
@@ -276,7 +278,10 @@ def test_the_same_command_twice_gives_bit_identical_metrics(tmp_path):
         "2e4",
         "--n-samples",
         "500",
+        "--param",
+        "osds.budget_iters=200",  # a fifth of its training steps: the test's time is OSDS's
         "--no-progress",
+        "--no-plots",
     ]
     for name in ("a", "b"):
         assert cli(*args, "--out", str(tmp_path / name)).returncode == 0

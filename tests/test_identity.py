@@ -33,6 +33,7 @@ def _run(out, log, rho, *extra):
             "--out",
             str(out),
             "--no-progress",
+            "--no-plots",
             *extra,
         )
     finally:
@@ -69,7 +70,8 @@ def test_two_configurations_are_two_rows_and_a_rescore_runs_nothing(tmp_path):
     fits = len(log.read_text().splitlines())
     os.environ["BOLTZBENCH_TEST_RHO"] = "0.5"
     try:
-        score = cli("score", str(out), "--metrics", "mmd,mmd_multi,w2", "--plugin", PLUGIN)
+        metrics = "mmd,mmd_multi,w2"
+        score = cli("score", str(out), "--metrics", metrics, "--plugin", PLUGIN, "--no-plots")
     finally:
         del os.environ["BOLTZBENCH_TEST_RHO"]
     assert score.returncode == 0, score.stderr

@@ -24,6 +24,7 @@ def run_one(method, out, *extra, cwd=None, pythonpath=None):
         "200",
         "--out",
         str(out),
+        "--no-plots",
         cwd=cwd,
         pythonpath=pythonpath,
     )
@@ -108,7 +109,7 @@ def test_readme_plugin_example_runs_as_printed(tmp_path):
     )
     args = command.split()
     assert args[:2] == ["boltzbench", "run"]
-    res = cli(*args[1:], "--out", str(tmp_path / "out"), cwd=tmp_path)
+    res = cli(*args[1:], "--out", str(tmp_path / "out"), "--no-plots", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert set(runs["status"]) == {"ok"}
