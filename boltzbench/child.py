@@ -4,11 +4,6 @@ Two ways in: :func:`pipe_entry` (the local executor forks a child that sends
 ``(record, samples)`` back through a pipe) and ``python -m boltzbench.child JOB RESULT``
 (:func:`run_in_subprocess`, used where the caller cannot fork a child of its own: a Dask
 worker is a daemon process). Both end in :func:`run_in_this_process`, which never raises.
-
-This module is what the local executor's forkserver preloads, so what it imports is
-imported once per run, not once per cell: hence ``torch._dynamo``, which ``torch.optim``
-imports on a method's first optimiser (about 3 s on this project's machines, paid by
-every cell of a learned method otherwise).
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch._dynamo  # noqa: F401
 
 from boltzbench.cells import Cell, execute_cell
 from boltzbench.files import atomic_write_bytes

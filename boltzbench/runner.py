@@ -39,10 +39,16 @@ class RunSummary:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (cell_id, status, error)
 
 
+#: what the local executor's forkserver imports once per run, so that each cell it forks
+#: has it: ``torch._dynamo`` is what ``torch.optim`` imports on a method's first optimiser
+#: (about 3 s here, paid by every cell of a learned method otherwise)
+FORKSERVER_PRELOAD = ["boltzbench.child", "torch._dynamo"]
+
+
 def _context() -> mp.context.BaseContext:
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["boltzbench.child"])
+        ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
         return ctx
     return mp.get_context("spawn")
 
