@@ -79,7 +79,7 @@ def test_dask_gives_the_local_rows_and_resumes(cluster, tmp_path):
     summary = run_cells(
         grid(),
         remote,
-        timeout=20,  # test_slow sleeps 60 s; the others need a few seconds, more when loaded
+        timeout=45,  # test_slow sleeps 60 s; the others need a few seconds, 20+ when loaded
         plugins=[FAULTY],
         progress=False,
         executor="dask",
