@@ -236,7 +236,9 @@ def plot_energy_histograms(
 ) -> Path | None:
     """One panel per target: the density of E(x) (kT) over the reference (grey, filled)
     and over each method's samples (lowest seed; step lines), on the reference's central
-    99% range widened by 10% (samples outside it are not drawn; ``energy_w1`` sees them)."""
+    99% range widened by 10%. Each method's curve is normalised over all its samples, so
+    samples outside the range are missing from it (their share is printed in the panel,
+    "off scale"; ``energy_w1`` sees them) rather than rescaling the rest."""
     import torch
 
     ok = runs[runs["status"] == "ok"]
@@ -267,15 +269,36 @@ def plot_energy_histograms(
         pad = 0.1 * (hi - lo)
         bins = np.linspace(lo - pad, hi + pad, 60)
         ax.hist(ref_e, bins=bins, density=True, color="0.8", label="reference")
+        width = bins[1] - bins[0]
+        outside = []
         for method, e in lines:
+            # normalised over all of the method's samples, not over those in the window:
+            # mass outside the reference's range is missing from the curve (and said in
+            # the legend), not spread over the rest (density=True would rescale it away,
+            # and divide by zero when nothing falls inside)
+            off = float(np.mean((e < bins[0]) | (e > bins[-1]) | ~np.isfinite(e)))
+            if off >= 0.005:
+                outside.append(f"{method} {off:.0%}")
             ax.hist(
-                e,
+                np.where(np.isfinite(e), e, np.inf),
                 bins=bins,
-                density=True,
+                weights=np.full(len(e), 1.0 / (max(len(e), 1) * width)),
                 histtype="step",
                 color=colours[method],
                 label=method,
                 lw=1.2,
+            )
+        if outside:
+            text = "off scale: " + ", ".join(outside)
+            ax.text(
+                0.99,
+                0.98,
+                text,
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=6,
+                wrap=True,
             )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("energy E(x) (kT)")
