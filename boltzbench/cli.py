@@ -269,6 +269,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"boltzbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    no_plots_help = "tables and documents only (faster): no plots/"
     plugin_help = "a plugin .py file or importable module to load first (repeatable)"
 
     p = sub.add_parser("list", help="show the registered methods, targets, metrics and suites")
@@ -335,9 +336,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute cells that are done")
     p.add_argument("--retry-failed", action="store_true", help="recompute failed cells")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
-    p.add_argument(
-        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
-    )
+    p.add_argument("--no-plots", action="store_true", help=no_plots_help)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_run)
@@ -349,9 +348,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", help="comma-separated metrics (default: each record's own)")
     p.add_argument("--targets", help="rescore only the cells of these targets (default: all)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
-    p.add_argument(
-        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
-    )
+    p.add_argument("--no-plots", action="store_true", help=no_plots_help)
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_score)
 
@@ -362,9 +359,7 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="OTHER_DIR",
         help="also compare with another results folder: writes DIR/compare_<OTHER>.csv",
     )
-    p.add_argument(
-        "--no-plots", action="store_true", help="tables and documents only (faster): no plots/"
-    )
+    p.add_argument("--no-plots", action="store_true", help=no_plots_help)
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_report)
 

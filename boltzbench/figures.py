@@ -273,8 +273,8 @@ def plot_energy_histograms(
         outside = []
         for method, e in lines:
             # normalised over all of the method's samples, not over those in the window:
-            # mass outside the reference's range is missing from the curve (and said in
-            # the legend), not spread over the rest (density=True would rescale it away,
+            # mass outside the reference's range is missing from the curve (its share is
+            # printed in the panel), not spread over the rest (density=True would rescale it away,
             # and divide by zero when nothing falls inside)
             off = float(np.mean((e < bins[0]) | (e > bins[-1]) | ~np.isfinite(e)))
             if off >= 0.005:
