@@ -231,6 +231,10 @@ def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path 
     return save_png(fig, path)
 
 
+#: where a panel of energy.png says what share of each method's samples is off scale
+OFF_SCALE_TEXT = dict(ha="right", va="top", fontsize=6)
+
+
 def plot_energy_histograms(
     runs: pd.DataFrame, out_dir: Path, path: Path, colours: dict[str, Any]
 ) -> Path | None:
@@ -269,37 +273,14 @@ def plot_energy_histograms(
         pad = 0.1 * (hi - lo)
         bins = np.linspace(lo - pad, hi + pad, 60)
         ax.hist(ref_e, bins=bins, density=True, color="0.8", label="reference")
-        width = bins[1] - bins[0]
-        outside = []
+        w = 1.0 / (bins[1] - bins[0])  # per sample: normalised over all of them (see above)
+        off = [(m, np.mean((e < bins[0]) | (e > bins[-1]) | ~np.isfinite(e))) for m, e in lines]
         for method, e in lines:
-            # normalised over all of the method's samples, not over those in the window:
-            # mass outside the reference's range is missing from the curve (its share is
-            # printed in the panel), not spread over the rest (density=True would rescale it away,
-            # and divide by zero when nothing falls inside)
-            off = float(np.mean((e < bins[0]) | (e > bins[-1]) | ~np.isfinite(e)))
-            if off >= 0.005:
-                outside.append(f"{method} {off:.0%}")
-            ax.hist(
-                np.where(np.isfinite(e), e, np.inf),
-                bins=bins,
-                weights=np.full(len(e), 1.0 / (max(len(e), 1) * width)),
-                histtype="step",
-                color=colours[method],
-                label=method,
-                lw=1.2,
-            )
-        if outside:
-            text = "off scale: " + ", ".join(outside)
-            ax.text(
-                0.99,
-                0.98,
-                text,
-                transform=ax.transAxes,
-                ha="right",
-                va="top",
-                fontsize=6,
-                wrap=True,
-            )
+            kw = dict(histtype="step", color=colours[method], label=method, lw=1.2)
+            ax.hist(np.nan_to_num(e, nan=np.inf), bins, weights=np.full(len(e), w / len(e)), **kw)
+        note = ", ".join(f"{m} {f:.0%}" for m, f in off if f >= 0.005)
+        if note:
+            ax.text(0.99, 0.98, f"off scale: {note}", transform=ax.transAxes, **OFF_SCALE_TEXT)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("energy E(x) (kT)")
         ax.set_ylabel("density")
