@@ -59,7 +59,8 @@ term is what costs budget (a Hessian-vector product is charged two gradients):
   trace biases log Ẑ upwards);
 - only ``weight_particles`` particles carry weights (the rest of the samples cost only
   their Langevin gradients), and under a budget that number shrinks so that the weights
-  take at most ``weight_share`` of it (never below ``min_weight_particles``).
+  take at most ``weight_share`` of it (raised to ``min_weight_particles`` where those cost
+  at most half the budget).
 
 ``sample(n)`` runs the EMA model's ODE with ``sample_steps`` steps (default 1): k − 1 target
 gradients per sample (none for k = 1) plus the weights' evaluations, all charged to
@@ -188,8 +189,8 @@ class OSDSConfig:
             (0: drop it, as the released code; None: exact, d HVPs).
         weight_particles: particles that carry importance weights (log Ẑ, ELBO, ESS).
         min_weight_particles, weight_share: under a budget, the weights take at most this
-            share of it, with at least this many particles (fewer, down to one, only when
-            the budget cannot pay for that many besides the samples).
+            share of it (as many particles as that pays for, at least one), raised to
+            ``min_weight_particles`` where that many cost at most half the budget.
         exact_div_max_dim: exact Jacobians up to this dimension, Hutchinson traces above.
         exact_weights: in dimension ≤ ``exact_div_max_dim``, weight samples with the exact
             Hessian and log|det(I + Δ ∂v/∂x)| of each Euler step (consistent log Ẑ) instead
@@ -332,7 +333,14 @@ class OSDS:
         n = target.n_samples or c.weight_particles
         per = self.weight_cost(k)
         fits = math.floor(c.weight_share * target.budget / per)
-        self.n_weighted = max(min(c.weight_particles, fits), min(c.min_weight_particles, n))
+        # The floor min_weight_particles holds only while it costs at most half the budget:
+        # on the fine grid in d ≤ exact_div_max_dim a weighted particle costs 1 + 2(k − 1)d
+        # units (497 on dw4, 621 on funnel), and 500 of them, beside the samples' own
+        # gradients, took the whole budget and left no training iteration at all.
+        self.n_weighted = max(1, min(c.weight_particles, fits))
+        floor = min(c.min_weight_particles, n)
+        if floor * per <= 0.5 * target.budget:
+            self.n_weighted = max(self.n_weighted, floor)
         reserve = self.sampling_cost(n, self.n_weighted, k)
         if reserve > target.remaining:  # a small budget: fewer weights before failing
             spare = target.remaining - self.sampling_cost(n, 0, k)

@@ -228,3 +228,20 @@ def test_fine_grid_sampler_fits_the_quick_suite_budget_and_uses_it(name, budget,
     d = m.diagnostics()
     assert d["train_iterations"] >= 150 and d["weight_particles"] >= 500
     assert math.isfinite(d["log_z"])
+
+
+@pytest.mark.parametrize("name", ["dw4", "funnel"])
+def test_fine_grid_weights_leave_the_budget_for_training(name):
+    """On the fine grid in d ≤ exact_div_max_dim a weighted particle costs 1 + 2·31·d units;
+    the floor of 500 weighted particles took the whole 3e5 budget on dw4 and funnel (no
+    training iteration at all). The weights now keep to their share, so most of the budget
+    is left to training."""
+    budget = 300_000
+    counter = Counter(TARGETS.get(name)(), budget=budget, n_samples=2000)
+    m = OSDS(OSDSConfig(sample_steps=32))
+    m.target, m.dim = counter, counter.dim
+    reserve = m._plan_sampling(counter)
+    weights = m.n_weighted * m.weight_cost(32)
+    assert weights <= m.config.weight_share * budget
+    assert m.n_weighted >= 50
+    assert reserve <= 0.5 * budget
