@@ -1,9 +1,8 @@
 """The multi-scale MMD keeps only the bandwidths at which the kernel sees the reference."""
 
 import torch
-
-from boltzbench.metrics.multiscale import MIN_KBAR, mean_kernel, mmd_multi, multi_scales
 from boltzbench.metrics.mmd import median_bandwidth
+from boltzbench.metrics.multiscale import MIN_KBAR, mean_kernel, mmd_multi, multi_scales
 
 
 class _Plain:
