@@ -345,7 +345,11 @@ def make_parser() -> argparse.ArgumentParser:
         "score", help="rescore stored samples (no method is run) and rebuild the report"
     )
     p.add_argument("dir", help="a results folder written by 'boltzbench run'")
-    p.add_argument("--metrics", help="comma-separated metrics (default: each record's own)")
+    p.add_argument(
+        "--metrics",
+        help="comma-separated metrics to (re)compute; the others stored are kept "
+        "(default: every metric of each record)",
+    )
     p.add_argument("--targets", help="rescore only the cells of these targets (default: all)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
     p.add_argument("--no-plots", action="store_true", help=no_plots_help)

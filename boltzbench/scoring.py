@@ -135,12 +135,19 @@ def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
         record["curve_error"] = one_line(exc)
 
 
+def _kept_scores(record: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored values, floors, versions and estimators of ``names`` in ``record``."""
+    keys = ("metrics", "floors", "metric_versions", "metric_estimators")
+    return {k: {m: v for m, v in record.get(k, {}).items() if m in names} for k in keys}
+
+
 def rescore(
     out_dir: Path, metrics: Iterable[str] | None = None, targets: Iterable[str] | None = None
 ) -> int:
     """Rescore every stored ok (or metric_failed) cell of ``out_dir`` (of ``targets`` only,
-    when given) from its samples file, with ``metrics`` (default: the metrics each record
-    was scored with), resealing each record. No method runs. Returns the number of records
+    when given) from its samples file, resealing each record: ``metrics`` are (re)computed
+    and the record's other metrics kept as they are (default: every metric the record was
+    scored with). No method runs. Returns the number of records
     rescored; a record that cannot be trusted, or whose target is unavailable, is left as it
     is, with a line on stderr."""
     chosen = list(metrics) if metrics is not None else None
@@ -166,8 +173,11 @@ def rescore(
             print(f"boltzbench: cannot rescore {path.name}: {one_line(exc)}", file=sys.stderr)
             continue
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
-        names = chosen if chosen is not None else list(record.get("metric_versions", {}))
-        score_record(record, built[name], samples, names)
+        own = list(record.get("metric_versions", {}))
+        kept = _kept_scores(record, [m for m in own if m not in (chosen or own)])
+        score_record(record, built[name], samples, chosen if chosen is not None else own)
+        for key, values in kept.items():
+            record[key] = {**values, **record[key]}
         reseal(path, record)
         done += 1
     return done

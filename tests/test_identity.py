@@ -78,6 +78,7 @@ def test_two_configurations_are_two_rows_and_a_rescore_runs_nothing(tmp_path):
     assert len(log.read_text().splitlines()) == fits  # no method ran
     runs = pd.read_csv(out / "runs.csv")
     assert runs["mmd_multi"].notna().all() and runs["w2"].notna().all()
+    assert runs["cov_error"].notna().all()  # a metric not named is kept, not dropped
 
 
 def test_version_and_a_method_description():
