@@ -104,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_targets(sorted({cell.target for cell in cells}))
     out = Path(args.out or Path("results") / suite.name)
     print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
+    _prepare_references(sorted({cell.target for cell in cells}))
     summary = run_cells(
         cells,
         out,
@@ -141,6 +142,26 @@ def _check_targets(names: list[str]) -> None:
             check_target(TARGETS.get(name)())
         except TargetCheckError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _prepare_references(names: list[str]) -> None:
+    """Reference and floor sets of each target, loaded or generated here before any cell
+    starts (a cell's process cannot start the workers a generated reference may need)."""
+    import time
+
+    from boltzbench.floors import prepare_references
+    from boltzbench.registry import TARGETS
+
+    for name in names:
+        start = time.perf_counter()
+        try:
+            prepare_references(TARGETS.get(name)())
+        except Exception as exc:  # its cells fail with the reason; the run goes on
+            print(f"boltzbench: {name}: reference sets not ready: {exc}", file=sys.stderr)
+            continue
+        seconds = time.perf_counter() - start
+        if seconds > 5:
+            print(f"boltzbench: {name}: reference sets ready ({seconds:.0f} s)", file=sys.stderr)
 
 
 def _device(text: str, executor: str) -> str:

@@ -63,6 +63,15 @@ def noise_floors(target: Any, metric_names: list[str], n: int) -> dict[str, floa
     return floors
 
 
+def prepare_references(target: Any) -> None:
+    """Load or generate, in this process, the target's reference set and the independent
+    set its floors come from. A run calls it for each target before its cells start:
+    a generated reference may run parallel worker processes (``aldp``'s replica exchange),
+    which a cell's own process, a daemon, cannot start."""
+    target.reference()
+    floor_sets(target, 1)
+
+
 def floor_sets(target: Any, n: int) -> list[torch.Tensor]:
     """Sets of ``n`` draws independent of the target's reference (see the module
     docstring); an empty list when there are none."""

@@ -32,3 +32,41 @@ def test_floors_are_cached_and_shrink_with_n(tmp_path, monkeypatch):
     assert json.loads(cached.read_text())["floors"] == small
     assert noise_floors(t, ["sliced_w2"], 100) == small
     assert noise_floors(t, ["sliced_w2"], 2000)["sliced_w2"] < small["sliced_w2"]
+
+
+def test_a_reference_that_needs_worker_processes_is_made_before_the_cells(tmp_path, monkeypatch):
+    """A cell runs in a daemonic process, which cannot start the workers a generated
+    reference may need (aldp's replica exchange): every aldp cell of a run once failed
+    with "daemonic processes are not allowed to have children" while computing its
+    floors. The run now makes the reference and floor sets first, in its own process."""
+    from cli_helpers import PLUGINS, cli
+
+    monkeypatch.setenv("BOLTZBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    res = cli(
+        "run",
+        "--plugin",
+        PLUGINS / "pool_reference.py",
+        "--suite",
+        "paper",
+        "--targets",
+        "test_pool_reference",
+        "--methods",
+        "mala",
+        "--seeds",
+        "0",
+        "--n-samples",
+        "200",
+        "--metrics",
+        "mean_error",
+        "--out",
+        out,
+        "--no-progress",
+        "--no-plots",
+        "--no-report",
+    )
+    assert res.returncode == 0, res.stderr
+    (record,) = (out / "cells").glob("*.json")
+    data = json.loads(record.read_text())
+    assert data["status"] == "ok", data["error"]
+    assert data["floors"]["mean_error"] is not None
