@@ -308,24 +308,35 @@ class OSDS:
             return it < c.iters
 
         it = 0
+        self.skipped = 0
         while more(it):
             loss, path = self._path_loss()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-            opt.step()
-            self._ema()
+            self._step(opt, loss)
             self.history.append(float(loss.detach()))
             alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))  # it: 0-based
             parts = self._distill_terms(path)
             sd = parts["state"] + c.vc_weight * parts["volume"] + c.jac_weight * parts["jacobian"]
-            opt.zero_grad(set_to_none=True)
-            (alpha * sd).backward()
-            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-            opt.step()
-            self._ema()
+            self._step(opt, alpha * sd)
             it += 1
         self.iterations = it
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One clipped Adam step on ``loss`` and the EMA update; a step whose loss or
+        gradient is not finite is skipped (counted in ``skipped_steps``): one NaN path
+        loss used to turn every parameter into NaN (``funnel``, seed 3: all 2000 samples
+        NaN), where the paths of the next batch are fine."""
+        opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.skipped += 1
+            return
+        loss.backward()
+        norm = nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        if not torch.isfinite(norm):
+            opt.zero_grad(set_to_none=True)
+            self.skipped += 1
+            return
+        opt.step()
+        self._ema()
 
     def _plan_sampling(self, target: Counter) -> float:
         """Under a budget: the number of weighted particles and the sampling reserve."""
@@ -589,6 +600,7 @@ class OSDS:
         out["train_iterations"] = float(self.iterations)
         out["train_batch"] = float(self.batch)
         out["weight_particles"] = float(self.n_weighted)
+        out["skipped_steps"] = float(getattr(self, "skipped", 0))
         if self.history:
             tail = self.history[-50:]
             out["final_path_loss"] = sum(tail) / len(tail)

@@ -3,11 +3,12 @@ log Z at the fine grid and in one step (a Gaussian, a 2-D Gaussian mixture), the
 volume-consistency term, what training and sampling are charged, and the fine-grid sampler
 under the quick suite's budgets."""
 
+import copy
 import math
 
 import pytest
 import torch
-from boltzbench.baselines.osds import OSDS, OSDSConfig, vp_beta
+from boltzbench.baselines.osds import OSDS, Control, OSDSConfig, vp_beta
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
@@ -245,3 +246,22 @@ def test_fine_grid_weights_leave_the_budget_for_training(name):
     assert weights <= m.config.weight_share * budget
     assert m.n_weighted >= 50
     assert reserve <= 0.5 * budget
+
+
+def test_a_non_finite_loss_is_skipped_and_leaves_the_parameters_as_they_were():
+    """One NaN path loss used to make every parameter NaN (funnel, seed 3: all samples
+    NaN); the step is now skipped and counted."""
+    m = OSDS(OSDSConfig())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        m.net = Control(2, 8, 1, 1.0)
+    m.teacher = copy.deepcopy(m.net).requires_grad_(False)
+    m.skipped = 0
+    opt = torch.optim.Adam(m.net.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in m.net.parameters()]
+    w = next(m.net.parameters())
+    m._step(opt, w.sum() * float("nan"))
+    assert m.skipped == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
+    m._step(opt, (w**2).sum())
+    assert m.skipped == 1 and not torch.equal(before[0], w.detach())
