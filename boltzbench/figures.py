@@ -3,7 +3,7 @@ method, the same in every figure, from :func:`palette`) and returns the PNG path
 when there is nothing to draw.
 
 Conventions: values are never clipped (metrics that can be negative, such as the unbiased
-MMD², are drawn on a symmetric-log axis); bands and error bars are the 95% t-intervals
+MMD², are drawn on a symmetric-log axis); bands and error bars are the 95% bootstrap intervals
 over seeds; floors are the exact sampler's at the same sample size; legends sit outside
 the axes; a method whose values exceed the others' by far is marked as diverged at the top
 of the axis instead of stretching it.
@@ -144,7 +144,7 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
 def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: dict) -> Path | None:
     """Quality against cost: each target's primary metric against the budget units spent
     (log x), one line per method (mean over seeds of its k-th snapshot, band: 95%
-    t-interval), the exact floor at the snapshot's sample size dashed in the method's
+    bootstrap interval), the exact floor at the snapshot's sample size dashed in the method's
     colour. Methods without snapshots appear as one point with its interval."""
     ok = runs[runs["status"] == "ok"]
     if ok.empty:

@@ -5,9 +5,10 @@
 
 Each table sits between a marker line ``<!-- NAME -->`` and the next blank line, in any of
 README.md and docs/*.md: ``quick-table`` and ``full-table`` (the primary metric per target
-from results/quick and results/full), ``overall-quick``/``overall-full`` (mean ranks),
-``posteriordb-table`` (results/posteriordb), ``repro-table`` (results/paper) and
-``reference-table`` (results/references/*.json), ``crosscheck-table``
+from results/quick and results/full), ``posteriordb-table`` (results/posteriordb),
+``repro-table`` (results/paper), ``reference-table`` (results/references/*.json),
+``overall-full`` (mean rank over results/full's targets, one line per method) and
+``crosscheck-table``
 (results/posteriordb/crosscheck/*.json). A marker whose results folder is absent
 renders a line saying so.
 """
@@ -33,7 +34,7 @@ def _g(v: float, digits: int = 4) -> str:
 
 
 def primary_table(results: Path) -> str:
-    """Each target's primary metric (mean over seeds [95% t-interval], shared rank; bold:
+    """Each target's primary metric (mean over seeds [95% bootstrap interval], shared rank; bold:
     within the exact floor) per method, with the mean rank over targets."""
     if not (results / "leaderboard.csv").is_file():
         return f"(no results in {results.relative_to(REPO)} yet)"
@@ -68,6 +69,31 @@ def primary_table(results: Path) -> str:
             text = f"{_g(r['mean'], 3)} {interval} ({tie}{int(r['rank'])})"
             cells.append(f"**{text}**" if r["within_floor"] else text)
         lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
+    return "\n".join(lines)
+
+
+def overall_table(results: Path) -> str:
+    """Per method, over the targets of ``results``: the mean shared rank by each target's
+    primary metric, the targets where it is within the exact floor, its best-ranked
+    targets, and ok cells out of all."""
+    if not (results / "leaderboard.csv").is_file():
+        return f"(no results in {results.relative_to(REPO)} yet)"
+    board = pd.read_csv(results / "leaderboard.csv")
+    board = board[board["primary"].astype(bool)]
+    n_targets = board["target"].nunique()
+    lines = [
+        f"| method | mean rank ({n_targets} targets) | at the floor | ranked first on | ok cells |",
+        "|---|---|---|---|---|",
+    ]
+    order = board.groupby("method")["rank"].mean().sort_values(kind="stable")
+    for method, mean_rank in order.items():
+        rows = board[board["method"] == method]
+        floor = ", ".join(f"`{t}`" for t in sorted(rows[rows["within_floor"]]["target"]))
+        first = ", ".join(f"`{t}`" for t in sorted(rows[rows["rank"] == 1]["target"]))
+        ok = f"{int(rows['n_ok'].sum())}/{int(rows['n_seeds'].sum())}"
+        lines.append(
+            f"| `{method}` | {mean_rank:.2f} | {floor or 'none'} | {first or 'none'} | {ok} |"
+        )
     return "\n".join(lines)
 
 
@@ -162,6 +188,7 @@ def crosscheck_table(folder: Path = REPO / "results" / "posteriordb" / "crossche
 TABLES = {
     "quick-table": lambda: primary_table(REPO / "results" / "quick"),
     "full-table": lambda: primary_table(REPO / "results" / "full"),
+    "overall-full": lambda: overall_table(REPO / "results" / "full"),
     "posteriordb-table": lambda: primary_table(REPO / "results" / "posteriordb"),
     "repro-table": repro_table,
     "reference-table": reference_table,

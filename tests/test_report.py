@@ -42,18 +42,35 @@ def test_not_applicable_metrics_get_no_row_and_higher_elbo_ranks_first():
     assert set(mmd.index) == {"a", "b", "c", "d"} and mmd.loc["d", "rank"] == 4
 
 
-def test_t_interval_matches_the_closed_form():
-    from scipy import stats
+def test_bootstrap_interval_matches_the_enumerated_bootstrap():
+    """The interval is the 2.5/97.5 % quantiles of the resampled means; with four seeds all
+    4⁴ = 256 resamples are equally likely and can be enumerated exactly."""
+    import itertools
 
     from boltzbench.tables import interval
 
-    values = np.array([0.1, 0.4, 0.2, 0.9, 0.3])
+    values = np.array([0.1, 0.4, 0.2, 0.9])
     mean, low, high = interval(values)
-    half = stats.t.ppf(0.975, 4) * values.std(ddof=1) / math.sqrt(5)
-    assert mean == pytest.approx(0.38)
-    assert (low, high) == pytest.approx((0.38 - half, 0.38 + half))
+    exact = [np.mean(c) for c in itertools.product(values, repeat=4)]
+    assert mean == pytest.approx(0.4)
+    assert low == pytest.approx(np.quantile(exact, 0.025), abs=0.03)
+    assert high == pytest.approx(np.quantile(exact, 0.975), abs=0.03)
+    assert interval(values) == (mean, low, high)  # a fixed generator: reproducible
     one = interval(np.array([0.3]))
     assert one[0] == 0.3 and math.isnan(one[1]) and math.isnan(one[2])
+
+
+def test_a_split_set_of_seeds_does_not_reach_below_its_values():
+    """Three of five seeds collapsed (PITA on funnel): the t-interval reached below zero
+    and so the exact floor; the bootstrap interval stays inside the values' range and
+    keeps the method apart from one whose seeds are all near the floor."""
+    from boltzbench.tables import interval, shared_ranks
+
+    split = np.array([0.96, 50.09, 50.09, 0.91, 50.09])
+    good = np.array([0.01, 0.012, 0.009, 0.011, 0.013])
+    (m1, l1, h1), (m2, l2, h2) = interval(split), interval(good)
+    assert split.min() <= l1 and h1 <= split.max() and l1 > 5
+    assert list(shared_ranks([m1, m2], [l1, l2], [h1, h2], [False, False])) == [2, 1]
 
 
 def test_overlapping_intervals_share_a_rank():
