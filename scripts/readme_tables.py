@@ -97,6 +97,11 @@ def overall_table(results: Path) -> str:
     return "\n".join(lines)
 
 
+def _is_label(column: pd.Series, label: str) -> pd.Series:
+    """Rows of ``label``, with or without an ``@hash`` suffix."""
+    return (column == label) | column.astype(str).str.startswith(label + "@")
+
+
 def repro_table(results: Path = REPO / "results" / "paper") -> str:
     """The drifting reproduction: three-seed means on gmm4 and double_well."""
     board = pd.read_csv(results / "leaderboard.csv")
@@ -110,9 +115,11 @@ def repro_table(results: Path = REPO / "results" / "paper") -> str:
     ]
     for target in ("gmm4", "double_well"):
         for method in ("drifting", "drifting_curv", "drifting_force", "mala"):
-            b = board[(board["target"] == target) & (board["method"] == method)]
+            # a label may carry its config hash (label@hash) where a folder holds two
+            # configurations of it (results/paper: drifting's old double_well override)
+            b = board[(board["target"] == target) & _is_label(board["method"], method)]
             values = [_g(b[b["metric"] == m]["mean"].iloc[0]) for m in metrics]
-            r = runs[(runs["target"] == target) & (runs["method"] == method)]
+            r = runs[(runs["target"] == target) & _is_label(runs["method"], method)]
             train = (
                 r["energy_evals_train"] + r["grad_evals_train"] + r["hvp_evals_train"].fillna(0)
             ).mean()
