@@ -15,6 +15,7 @@ from pathlib import Path
 from boltzbench import options
 from boltzbench.listing import cmd_list
 from boltzbench.options import UsageError
+from boltzbench.preflight import check_targets, prepare_references
 from boltzbench.registry import (
     METRICS,
     TARGETS,
@@ -101,10 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"--memory-limit: expected a positive number of GiB, got {args.memory_limit!r}"
             )
         memory_limit = int(gib * 2**30)
-    _check_targets(sorted({cell.target for cell in cells}))
+    check_targets(sorted({cell.target for cell in cells}))
     out = Path(args.out or Path("results") / suite.name)
     print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
-    _prepare_references(sorted({cell.target for cell in cells}))
+    prepare_references(sorted({cell.target for cell in cells}))
     summary = run_cells(
         cells,
         out,
@@ -129,39 +130,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
-
-
-def _check_targets(names: list[str]) -> None:
-    """Probe each target of the run before anything is written: a target whose energy or
-    score is NaN where methods start is a usage error, not a grid of failed cells."""
-    from boltzbench.registry import TARGETS
-    from boltzbench.testing import TargetCheckError, check_target
-
-    for name in names:
-        try:
-            check_target(TARGETS.get(name)())
-        except TargetCheckError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def _prepare_references(names: list[str]) -> None:
-    """Reference and floor sets of each target, loaded or generated here before any cell
-    starts (a cell's process cannot start the workers a generated reference may need)."""
-    import time
-
-    from boltzbench.floors import prepare_references
-    from boltzbench.registry import TARGETS
-
-    for name in names:
-        start = time.perf_counter()
-        try:
-            prepare_references(TARGETS.get(name)())
-        except Exception as exc:  # its cells fail with the reason; the run goes on
-            print(f"boltzbench: {name}: reference sets not ready: {exc}", file=sys.stderr)
-            continue
-        seconds = time.perf_counter() - start
-        if seconds > 5:
-            print(f"boltzbench: {name}: reference sets ready ({seconds:.0f} s)", file=sys.stderr)
 
 
 def _device(text: str, executor: str) -> str:

@@ -54,9 +54,18 @@ def test_rescoring_a_folder_adds_a_metric_and_keeps_records_sound(tmp_path):
         shutil.copy(path, tmp_path / "cells" / path.name)
         if record.get("samples_file"):
             shutil.copy(QUICK / record["samples_file"], tmp_path / record["samples_file"])
+    before = {p.name: json.loads(p.read_text()) for p in (tmp_path / "cells").glob("*.json")}
     assert rescore(tmp_path, ["mmd", "energy_w1"]) >= 1
     for path in (tmp_path / "cells").glob("*.json"):
         record, problem = read_record(path, verify_samples=True)
         assert record is not None, problem  # resealed with a fresh checksum
         if record["status"] == "ok":
-            assert set(record["metrics"]) == {"mmd", "energy_w1"}
+            old = before[path.name]
+            # the named metrics are (re)computed, every other one kept as it was
+            assert set(record["metrics"]) == set(old["metrics"]) | {"mmd", "energy_w1"}
+            assert record["metrics"]["mmd"] == pytest.approx(old["metrics"]["mmd"])
+            kept = set(old["metrics"]) - {"mmd", "energy_w1"}
+            assert {m: record["metrics"][m] for m in kept} == {m: old["metrics"][m] for m in kept}
+            assert {m: record["floors"].get(m) for m in kept} == {
+                m: old["floors"].get(m) for m in kept
+            }
