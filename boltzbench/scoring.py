@@ -174,7 +174,8 @@ def rescore(
             continue
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
         own = list(record.get("metric_versions", {}))
-        kept = _kept_scores(record, [m for m in own if m not in (chosen or own)])
+        named = own if chosen is None else chosen
+        kept = _kept_scores(record, [m for m in own if m not in named])
         score_record(record, built[name], samples, chosen if chosen is not None else own)
         for key, values in kept.items():
             record[key] = {**values, **record[key]}

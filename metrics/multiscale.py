@@ -51,10 +51,17 @@ def relative_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     return mmd2_unbiased(x, y, bandwidth) / mean_kernel(y, bandwidth)
 
 
+def _kbars(reference: torch.Tensor, ell: float) -> dict[float, float]:
+    """K̄ of ``reference`` at sℓ for the scales s that enter ``mmd_multi`` (K̄ ≥
+    :data:`MIN_KBAR`, and ℓ itself always)."""
+    kbars = {s: mean_kernel(reference, s * ell) for s in SCALES}
+    return {s: k for s, k in kbars.items() if s == 1.0 or k >= MIN_KBAR}
+
+
 def multi_scales(reference: torch.Tensor, ell: float) -> list[float]:
     """The scales s of :data:`SCALES` that enter ``mmd_multi``: K̄ of ``reference`` at sℓ
     is at least :data:`MIN_KBAR` (ℓ itself always)."""
-    return [s for s in SCALES if s == 1.0 or mean_kernel(reference, s * ell) >= MIN_KBAR]
+    return list(_kbars(reference, ell))
 
 
 def _at_scale(scale: float):
@@ -78,4 +85,5 @@ def mmd_multi(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> fl
     if not raw_coordinates_apply(target):
         return None
     ell = _bandwidth(reference, target)
-    return max(relative_mmd2(samples, reference, s * ell) for s in multi_scales(reference, ell))
+    kbars = _kbars(reference, ell)  # each K̄ once: the reference's self-sum is the costly part
+    return max(mmd2_unbiased(samples, reference, s * ell) / k for s, k in kbars.items())
