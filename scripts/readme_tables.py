@@ -116,7 +116,7 @@ def repro_table(results: Path = REPO / "results" / "paper") -> str:
     for target in ("gmm4", "double_well"):
         for method in ("drifting", "drifting_curv", "drifting_force", "mala"):
             # a label may carry its config hash (label@hash) where a folder holds two
-            # configurations of it (results/paper: drifting's old double_well override)
+            # configurations of it
             b = board[(board["target"] == target) & _is_label(board["method"], method)]
             values = [_g(b[b["metric"] == m]["mean"].iloc[0]) for m in metrics]
             r = runs[(runs["target"] == target) & _is_label(runs["method"], method)]
