@@ -176,7 +176,7 @@ def rescore(
         own = list(record.get("metric_versions", {}))
         named = own if chosen is None else chosen
         kept = _kept_scores(record, [m for m in own if m not in named])
-        score_record(record, built[name], samples, chosen if chosen is not None else own)
+        score_record(record, built[name], samples, named)
         for key, values in kept.items():
             record[key] = {**values, **record[key]}
         reseal(path, record)

@@ -46,11 +46,6 @@ def mean_kernel(y: torch.Tensor, bandwidth: float) -> float:
     return float((_self_sum(y.to(torch.float64), bandwidth) - m) / (m * (m - 1)))
 
 
-def relative_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
-    """MMD²(x, y) at ``bandwidth`` over K̄ of ``y`` (see the module docstring)."""
-    return mmd2_unbiased(x, y, bandwidth) / mean_kernel(y, bandwidth)
-
-
 def _kbars(reference: torch.Tensor, ell: float) -> dict[float, float]:
     """K̄ of ``reference`` at sℓ for the scales s that enter ``mmd_multi`` (K̄ ≥
     :data:`MIN_KBAR`, and ℓ itself always)."""
