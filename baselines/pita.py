@@ -181,7 +181,9 @@ def fk_anneal(
     independent double wells on many_well) the tilt from T_i to T_{i+1} was otherwise
     left to the weights, whose variance then grows with the number of modes chosen at
     once. The step size is c (σ² + v)/γ per coordinate (v = the data's variance,
-    ``prior_var`` − σ_max²), c adapted after each move towards an acceptance of 0.57.
+    ``prior_var`` − σ_max², or 1 when ``prior_var`` is None), c adapted after each move
+    towards an acceptance of 0.57. Particles with weight zero are not moved; with
+    ``radius`` a proposal outside the drop rule's ball is rejected.
     The acceptance rates are recorded in ``record["corrector_accept"]``.
 
     Args:
@@ -250,10 +252,21 @@ def fk_anneal(
                 record.setdefault("resample_sigmas", []).append(sigma)
                 record.setdefault("unique", []).append(idx.unique().numel() / n)
         if corrector_steps:
-            sigma_next = sigma_max * math.exp(-(1.0 - t + d_tau) * log_ratio)
+            sigma_next = sigma_max * math.exp(-(k + 1) * d_tau * log_ratio)  # σ after step k
             scale = (sigma_next**2 + data_var) / gamma
+            bound = None if radius is None else 4 * (radius**2 + dim * sigma_next**2)
             y, log_c = _corrector(
-                energy, y, sigma_next, gamma, scale, log_c, corrector_steps, gen, record
+                energy,
+                y,
+                sigma_next,
+                gamma,
+                scale,
+                log_c,
+                corrector_steps,
+                gen,
+                record,
+                alive=torch.isfinite(log_a),
+                bound=bound,
             )
     return y.detach(), log_a.detach()
 
@@ -268,10 +281,19 @@ def _corrector(
     steps: int,
     gen: torch.Generator,
     record: dict | None,
+    alive: torch.Tensor | None = None,
+    bound: float | None = None,
 ) -> tuple[torch.Tensor, float]:
     """``steps`` MALA moves on exp(−γ U(·, σ)), step size exp(log_c) · ``scale``; returns
-    the particles and the adapted log_c (a Robbins–Monro step towards acceptance 0.57)."""
+    the particles and the adapted log_c (after each move, log_c += ½ (rate − 0.57), a
+    constant gain, clamped to [1e-4, 10]).
+
+    ``alive`` [n] bool: the particles with a finite weight; the others are not moved (nor
+    counted in the acceptance rate). ``bound``: a proposal with squared norm above it is
+    rejected, so the moves leave exp(−γU) restricted to that ball invariant, the region
+    the annealing's drop rule keeps."""
     sig = torch.full((y.shape[0], 1), sigma)
+    alive = torch.ones(y.shape[0], dtype=torch.bool) if alive is None else alive
 
     def potential(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = z.detach().requires_grad_(True)
@@ -288,12 +310,15 @@ def _corrector(
         fwd = ((prop - y + eps * g0) ** 2).sum(1)
         bwd = ((y - prop + eps * g1) ** 2).sum(1)
         log_alpha = -(u1 - u0) - (bwd - fwd) / (4 * eps)
-        log_alpha = torch.where(torch.isfinite(log_alpha), log_alpha, -torch.inf)
+        ok = torch.isfinite(log_alpha) & alive
+        if bound is not None:
+            ok &= (prop * prop).sum(1) <= bound
+        log_alpha = torch.where(ok, log_alpha, -torch.inf)
         accept = torch.rand(y.shape[0], generator=gen).log() < log_alpha
         y = torch.where(accept[:, None], prop, y)
         u0 = torch.where(accept, u1, u0)
         g0 = torch.where(accept[:, None], g1, g0)
-        rate = float(accept.double().mean())
+        rate = float(accept[alive].double().mean()) if alive.any() else 0.0
         log_c = min(max(log_c + 0.5 * (rate - 0.57), math.log(1e-4)), math.log(10.0))
         if record is not None:
             record.setdefault("corrector_accept", []).append(rate)

@@ -11,6 +11,7 @@ from boltzbench.baselines.pita import (
     PAPER_CONFIG,
     PITA,
     PITAConfig,
+    _corrector,
     divergence,
     fk_anneal,
     resample,
@@ -397,3 +398,36 @@ def test_corrector_moves_carry_the_tilt_into_the_particles_and_keep_the_weights_
     assert abs(moved - exact) < 0.02 < abs(plain - exact), (plain, moved, exact)
     assert abs(moved_w - exact) < 0.03 and abs(plain_w - exact) < 0.03
     assert moved_ess > plain_ess + 0.1, (plain_ess, moved_ess)
+
+
+def test_corrector_moves_leave_the_intermediate_density_invariant_and_respect_the_ball():
+    """Started from exact draws of exp(−γU(·, σ)) = N(0, (1 + σ²)/γ I) (U of an exact
+    model of N(0, I) under the VE process), 40 moves keep the variance to within Monte-
+    Carlo error (dropping the proposal's correction in the MH test, i.e. a biased
+    Langevin kernel, shifts it by several per cent at this step size); particles with
+    weight zero stay put; proposals outside the ball are refused."""
+    gamma, sigma, d, n = 2.0, 0.5, 4, 4000
+    var = (1 + sigma**2) / gamma
+
+    def energy(y, s):
+        return (y * y).sum(1) / (2 * (1 + s.squeeze(1) ** 2))
+
+    gen = torch.Generator().manual_seed(3)
+    y0 = math.sqrt(var) * torch.randn(n, d, generator=gen)
+    alive = torch.ones(n, dtype=torch.bool)
+    alive[:100] = False
+    record: dict = {}
+    y, log_c = _corrector(energy, y0, sigma, gamma, var, math.log(1.0), 40, gen, record, alive)
+    assert torch.equal(y[:100], y0[:100])
+    moved = y[100:]
+    assert (moved != y0[100:]).any(1).double().mean() > 0.95
+    v = moved.double().var(0).mean()
+    # var of the sample variance of N(0, var) over (n − 100) d draws: 2 var² / (n d)
+    assert abs(float(v) - var) < 4 * var * math.sqrt(2 / ((n - 100) * d)), (float(v), var)
+    assert 0.4 < sum(record["corrector_accept"]) / 40 < 0.75
+    # a ball of squared radius 2 d var: no accepted proposal leaves it
+    inside = (y0 * y0).sum(1) <= 2 * d * var
+    z, _ = _corrector(
+        energy, y0[inside], sigma, gamma, var, math.log(1.0), 20, gen, None, bound=2 * d * var
+    )
+    assert ((z * z).sum(1) <= 2 * d * var).all()
