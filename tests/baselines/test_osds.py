@@ -8,10 +8,11 @@ import math
 
 import pytest
 import torch
-from boltzbench.baselines.osds import OSDS, Control, OSDSConfig, vp_beta
+from boltzbench.baselines.osds import FINE_SAMPLE_SHARE, OSDS, Control, OSDSConfig, vp_beta
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
+from boltzbench.suites import ALL_METHODS
 
 
 class Gaussian:
@@ -216,10 +217,10 @@ def test_training_charges_each_evaluation_once_and_reports_its_iterations():
     "name, budget, n", [("gmm4", 500_000, 10_000), ("double_well", 300_000, 2000)]
 )
 def test_fine_grid_sampler_fits_the_quick_suite_budget_and_uses_it(name, budget, n):
-    """``osds_fine`` (32 steps) in the quick suite's cells: it reserves its sampling, trains
-    on the rest and ends within [0.9, 1] of the budget."""
+    """``osds_fine`` (the finest affordable grid) in the quick suite's cells: it reserves
+    its sampling, trains on the rest and ends within [0.9, 1] of the budget."""
     counter = Counter(TARGETS.get(name)(), budget=budget, n_samples=n)
-    m = OSDS(OSDSConfig(sample_steps=32, budget_iters=200))  # fewer, larger batches: faster
+    m = OSDS(OSDSConfig(sample_steps=0, budget_iters=200))  # fewer, larger batches: faster
     with charging(counter, "train"):
         m.fit(counter, seed=0)
     with charging(counter, "sample"):
@@ -228,7 +229,40 @@ def test_fine_grid_sampler_fits_the_quick_suite_budget_and_uses_it(name, budget,
     assert 0.9 * budget <= counter.used <= budget
     d = m.diagnostics()
     assert d["train_iterations"] >= 150 and d["weight_particles"] >= 500
+    assert counter.counts.grad_evals_sample == n * (d["sample_steps"] - 1)
     assert math.isfinite(d["log_z"])
+
+
+@pytest.mark.parametrize(
+    "budget, n, steps",
+    [
+        (500_000, 10_000, 8),  # gmm4: 32 steps would take 62 % of the budget, 16 steps 30 %
+        (300_000, 2000, 32),  # 2000 samples: 62,000 gradients, 21 %
+        (100_000, 2000, 8),
+        (10_000, 2000, 2),
+        (1000, 2000, 1),
+        (None, 10_000, 32),  # no budget: the whole grid T
+    ],
+)
+def test_the_finest_affordable_grid(budget, n, steps):
+    """``sample_steps = 0``: the largest power of two k ≤ T whose n (k − 1) gradients take
+    at most a quarter of the budget."""
+    counter = Counter(TARGETS.get("gmm4")(), budget=budget, n_samples=n)
+    m = OSDS(OSDSConfig(sample_steps=0))
+    k = m.fine_steps(counter)
+    assert k == steps
+    if budget is not None:
+        share = FINE_SAMPLE_SHARE * budget
+        assert n * (k - 1) <= share or k == 1
+        assert n * (2 * k - 1) > share or k == 32  # the next finer grid does not fit
+
+
+def test_the_fine_grid_entry_asks_for_the_finest_affordable_grid():
+    entry = {e.label: e for e in ALL_METHODS}["osds_fine"]
+    assert entry.params == {"sample_steps": 0}
+    OSDSConfig(**entry.params).validate()
+    with pytest.raises(ValueError, match="0 … 128"):
+        OSDSConfig(sample_steps=-1).validate()
 
 
 @pytest.mark.parametrize("name", ["dw4", "funnel"])
