@@ -69,9 +69,10 @@ budget k = T; under one the largest power of two k ≤ T whose samples' gradient
 take at most ``FINE_SAMPLE_SHARE`` (a quarter) of the budget. On ``gmm4``, whose 10,000
 samples on the 32-step grid took 62 % of a 5e5 budget and left 271 iterations, that is
 k = 8 (measured, seeds 0 and 1: MMD_multi 0.71 and 1.00 against 2.03 and 2.09 with k = 32
-and 0.94 and 0.89 with k = 1); with 2000 samples k = 32 fits every budgeted target. The k
-used is reported as ``sample_steps``. The estimates are reported as ``log_z``, ``elbo``
-and ``ess_fraction``; the number of training iterations as ``train_iterations``.
+and 0.94 and 0.89 with k = 1); 2000 samples get k = 32 under budgets of 2.5e5 or more, 16
+on ``aldp``'s 2e5. The k used is reported as ``sample_steps``. The estimates are reported
+as ``log_z``, ``elbo`` and ``ess_fraction``; the number of training iterations as
+``train_iterations``.
 
 **Budgets.** Under a budget the method reserves its sampling cost (computed from the
 counts above for ``counter.n_samples``), shrinks the batch B (down to ``min_batch``) so that
@@ -107,10 +108,11 @@ FINE_SAMPLE_SHARE = 0.25
 #: T = 128, 60k iterations of 1024 paths, Adam 5e-4, EMA 0.999, self-distillation warm-up
 #: 2500 iterations to weight 0.25, volume weight 0.25, Jacobian weight 1e-4, cosine β in
 #: [0.01, 10], one Hutchinson probe in training) scaled to a CPU, for unbudgeted runs (the
-#: ``paper`` suite): T = 32 (the grid ``osds_fine`` samples on), 2000 iterations of 256
-#: paths (about 1.7e7 target gradients, 2–4 min on one core), Adam 2e-3 to make up for 30×
-#: fewer iterations (1e-3 reaches ESS 0.25 on ``double_well`` after 1500 iterations, 2e-3
-#: reaches 0.61 after 2000), EMA 0.995 and warm-up 250 scaled with the iteration count.
+#: ``paper`` suite): T = 32 (the grid ``osds_fine`` samples on without a budget), 2000
+#: iterations of 256 paths (about 1.7e7 target gradients, 2–4 min on one core), Adam 2e-3
+#: to make up for 30× fewer iterations (1e-3 reaches ESS 0.25 on ``double_well`` after
+#: 1500 iterations, 2e-3 reaches 0.61 after 2000), EMA 0.995 and warm-up 250 scaled with
+#: the iteration count.
 PAPER_CONFIG: dict = {
     "n_steps": 32,
     "iters": 2000,
@@ -361,7 +363,7 @@ class OSDS:
             return c.sample_steps
         if not has_budget(target):
             return c.n_steps
-        n = target.n_samples or c.weight_particles
+        n = max(target.n_samples or 0, c.weight_particles)  # every weighted particle moves too
         k = c.n_steps
         while k > 1 and unit_cost(target, grad=n * (k - 1)) > FINE_SAMPLE_SHARE * target.budget:
             k //= 2

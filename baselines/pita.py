@@ -290,10 +290,14 @@ def _corrector(
 
     ``alive`` [n] bool: the particles with a finite weight; the others are not moved (nor
     counted in the acceptance rate). ``bound``: a proposal with squared norm above it is
-    rejected, so the moves leave exp(−γU) restricted to that ball invariant, the region
-    the annealing's drop rule keeps."""
+    rejected and a particle already outside is not moved, so the moves leave exp(−γU)
+    restricted to that ball invariant (the region the annealing's drop rule keeps) and
+    the particles outside where they are."""
     sig = torch.full((y.shape[0], 1), sigma)
     alive = torch.ones(y.shape[0], dtype=torch.bool) if alive is None else alive
+    if bound is not None:  # a particle outside the ball (the drop rule's ball at the
+        # previous, larger σ is wider) stays put: a move into the ball could not be undone
+        alive = alive & ((y * y).sum(1) <= bound)
 
     def potential(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = z.detach().requires_grad_(True)
@@ -450,7 +454,8 @@ class PITAConfig:
             between consecutive temperatures). 0.2 gives γ ≈ 1.5 on many_well (8
             temperatures), the paper's range (γ ≈ 1.2–1.5); 0.05 gave γ ≈ 1.8 there and
             left the last rung's one-step correction with a single particle in one seed
-            of five (ESS 3e-4; with 0.2 that seed's correction keeps ESS 0.49).
+            of five (seed 2, ESS 3e-4; with 0.2 that seed's correction keeps ESS 0.49,
+            measured with scripts/pita_check.py).
         max_temps: at most this many temperatures on the ``"ess"`` ladder, T₀ and 1
             included (the last rung then goes to 1 whatever its ESS).
         n_temps: temperatures on the ``"geometric"`` ladder, T₀ and 1 included.

@@ -86,9 +86,10 @@ ALL_METHODS: tuple[MethodEntry, ...] = (
 #: spends about 9e5 evaluations before it samples). Training is a fixed number of
 #: optimiser steps per phase, not wall time, so that a seed gives the same numbers on any
 #: machine: 800 steps (batch 512) take about 12 s a phase on one core at d = 32–39, so
-#: about a minute over the five or six phases the ESS ladder makes on many_well and lj13
-#: (measured with scripts/pita_check.py: at 300 steps the one-step correction's ESS was
-#: 0.001–0.003 on many_well, at 1000 steps 0.03–0.36 on the rungs inside fit).
+#: about a minute and a half over the seven phases the ESS ladder makes on many_well
+#: (measured with scripts/pita_check.py and the earlier rung_ess 0.05, five or six phases:
+#: at 300 steps the one-step correction's ESS was 0.001–0.003 on many_well, at 1000 steps
+#: 0.03–0.36 on the rungs inside fit).
 SMALL_PITA = {
     "data_chains": 100,
     "data_warmup": 200,

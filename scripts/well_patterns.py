@@ -1,8 +1,8 @@
 """Distinct well patterns in the ``many_well`` samples of a results folder.
 
 ``many_well`` is 16 independent double wells (the even coordinates x[:, 2k]); a sample's
-pattern is the sign of each of them. An exact sampler's 2000 draws show about 860 distinct
-patterns (the exact reference's count is printed beside), a sampler collapsed onto a few
+pattern is the sign of each of them. An exact sampler's 2000 draws show 860–920 distinct
+patterns (the exact sampler's count, seed 0, is printed first), a sampler collapsed onto a few
 particles a handful. Reads each ok cell's samples file; no method runs.
 
     python scripts/well_patterns.py results/full [--method pita]
@@ -33,10 +33,13 @@ def main() -> None:
     rows = []
     for path in sorted((args.results / "cells").glob("many_well__*.json")):
         record, problem = read_record(path, verify_samples=True)
-        if record is None or record.get("status") != "ok" or not record.get("samples_file"):
+        if record is None:
+            print(f"skipped {path.name}: {problem}")
             continue
-        label = path.name.split("__")[1]
-        if args.method is not None and label != args.method:
+        if record.get("status") != "ok" or not record.get("samples_file"):
+            continue
+        label = "__".join(path.name.split("__")[1:3])  # label and config hash
+        if args.method is not None and label.split("__")[0] != args.method:
             continue
         x = np.load(args.results / record["samples_file"])
         rows.append((label, record.get("seed"), len(x), distinct_patterns(x)))
@@ -45,7 +48,7 @@ def main() -> None:
     n = rows[0][2]
     exact = TARGETS.get("many_well")().sample(n, torch.Generator().manual_seed(0))
     print(f"exact sampler, {n} draws: {distinct_patterns(exact.numpy())} patterns")
-    print("method seed n patterns")
+    print("method__hash seed n patterns")
     for label, seed, size, count in rows:
         print(label, seed, size, count)
 

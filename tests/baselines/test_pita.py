@@ -405,7 +405,8 @@ def test_corrector_moves_leave_the_intermediate_density_invariant_and_respect_th
     model of N(0, I) under the VE process), 40 moves keep the variance to within Monte-
     Carlo error (dropping the proposal's correction in the MH test, i.e. a biased
     Langevin kernel, shifts it by several per cent at this step size); particles with
-    weight zero stay put; proposals outside the ball are refused."""
+    weight zero stay put; proposals outside the ball are refused, particles outside it
+    are not moved."""
     gamma, sigma, d, n = 2.0, 0.5, 4, 4000
     var = (1 + sigma**2) / gamma
 
@@ -431,3 +432,11 @@ def test_corrector_moves_leave_the_intermediate_density_invariant_and_respect_th
         energy, y0[inside], sigma, gamma, var, math.log(1.0), 20, gen, None, bound=2 * d * var
     )
     assert ((z * z).sum(1) <= 2 * d * var).all()
+    # particles already outside the ball stay put (a move into it could not be undone, so
+    # moving them would push mass into the ball); those inside never leave it
+    z, _ = _corrector(
+        energy, y0, sigma, gamma, var, math.log(1.0), 20, gen, None, bound=2 * d * var
+    )
+    assert torch.equal(z[~inside], y0[~inside])
+    assert ((z[inside] * z[inside]).sum(1) <= 2 * d * var).all()
+    assert (z[inside] != y0[inside]).any(1).double().mean() > 0.9

@@ -31,3 +31,5 @@ def test_ess_with_infinite_weights():
     assert ess(torch.tensor([-math.inf, 0.0, 0.0])) == pytest.approx(2.0)
     assert ess(torch.full((3,), -math.inf)) == 0.0
     assert ess(torch.tensor([math.inf, 0.0])) == 1.0
+    assert ess(torch.tensor([math.nan, 0.0, 0.0])) == pytest.approx(2.0)  # NaN: weight zero
+    assert ess(torch.tensor([])) == 0.0
