@@ -36,14 +36,15 @@ def test_committed_results_hold_the_cells_their_suite_plans():
     config change (a new field changes every id of that method) leaves the old records
     behind, and the report would show a stale configuration under the method's name
     (results/quick held 15 MALA records of the configuration before the mass-matrix
-    option beside the current ones). quick and full are complete; posteriordb is still
-    being filled (issue 19); paper's pita, pita_paper and osds_fine cells are being rerun."""
+    option beside the current ones). quick, full and paper are complete; posteriordb is
+    still being filled (issue 19)."""
     from boltzbench.cells import resolve
     from boltzbench.suites import expand, get_suite
 
     for suite, complete in (
         ("quick", True),
         ("full", True),
+        ("paper", True),
         ("posteriordb", False),
     ):
         planned = {resolve(cell).cell_id for cell in expand(get_suite(suite))}
