@@ -16,6 +16,7 @@ import json
 import time
 
 import torch
+from well_patterns import distinct_patterns  # scripts/ is on sys.path when run as a script
 
 from boltzbench.counter import Counter
 from boltzbench.driver import run_method
@@ -24,14 +25,6 @@ from boltzbench.registry import METHODS, TARGETS
 from boltzbench.suites import SMALL_PITA, get_suite
 
 N_SAMPLES = 2000
-
-
-def distinct_patterns(target, x: torch.Tensor) -> int | None:
-    """Distinct sign patterns of the double-well coordinates x[:, 2k] (many_well only)."""
-    if target.name != "many_well":
-        return None
-    signs = (x[:, 0::2] > 0).to(torch.int64)
-    return int(torch.unique(signs, dim=0).shape[0])
 
 
 def main() -> None:
@@ -63,7 +56,9 @@ def main() -> None:
             run = run_method(method, counter, seed=seed, n=N_SAMPLES)
             seconds = time.perf_counter() - start
             d = method.diagnostics()
-            patterns = distinct_patterns(target, run.samples)
+            patterns = (
+                distinct_patterns(run.samples.numpy()) if target.name == "many_well" else None
+            )
             print(
                 f"{name:10s} {seed:4d}  {d.get('ess_fraction_final', float('nan')):9.3f}"
                 f"  {d.get('ess_fraction_oneshot', float('nan')):9.3f}"
