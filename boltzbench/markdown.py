@@ -28,9 +28,12 @@ def leaderboard_markdown(
     plots: list[Path],
     out_dir: Path,
     breakeven: pd.DataFrame | None = None,
+    crossover: pd.DataFrame | None = None,
 ) -> str:
-    """The LEADERBOARD.md text (``runs`` and ``board`` at each target's largest budget)."""
+    """The LEADERBOARD.md text (``runs`` and ``board`` at each target's largest budget;
+    ``crossover``: a budget sweep's :func:`boltzbench.crossover.crossover` table)."""
     from boltzbench.breakeven import describe
+    from boltzbench.crossover import summary_table
 
     lines = ["# Leaderboard", "", INTRO, ""]
     if runs.empty:
@@ -61,6 +64,21 @@ def leaderboard_markdown(
             )
         if len(failures):
             lines.append("")
+    if crossover is not None and not crossover.empty:
+        budgets = sorted(crossover["n_budgets"].unique())
+        lines += [
+            "## Budget sweep: where the amortized samplers overtake MCMC",
+            "",
+            "Tables above are at each target's largest budget; `plots/budgets.png` shows the "
+            f"primary metric at each of the sweep's {'/'.join(map(str, budgets))} budgets. "
+            "Per amortized method and target: each MCMC method it is ahead of (mean over "
+            "seeds better) at the largest budget, with the budget from which it stays "
+            "ahead; `*`: its 95% interval is wholly better there; then those it is not "
+            "ahead of. All budgets and the first budget at which it is ahead: "
+            "`crossover.csv`.",
+            "",
+        ]
+        lines += summary_table(crossover) + [""]
     if breakeven is not None and not breakeven.empty:
         lines += [
             "## Break-even sample counts and throughput",

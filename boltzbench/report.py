@@ -1,6 +1,6 @@
 """The report conductor: from cell records to ``runs.csv``, ``leaderboard.csv``,
-``curves.csv``, ``breakeven.csv``, ``plots/*.png``, ``LEADERBOARD.md`` and
-``report.html``.
+``curves.csv``, ``breakeven.csv``, ``crossover.csv`` (a budget sweep only),
+``plots/*.png``, ``LEADERBOARD.md`` and ``report.html``.
 
 Everything is derived from ``DIR/cells/*.json`` (and the samples they point to), so
 ``boltzbench report DIR`` rebuilds it at any time; nothing is edited by hand. The work is
@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from boltzbench import figures
-from boltzbench.breakeven import break_even
+from boltzbench.breakeven import break_even, is_amortized
+from boltzbench.crossover import crossover
 from boltzbench.files import atomic_write_bytes
 from boltzbench.htmlpage import render
 from boltzbench.markdown import leaderboard_markdown
@@ -81,12 +82,21 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
     main, main_runs = at_largest_budget(board), at_largest_budget(runs)
     even = break_even(main_runs, curves)
     summary = overall(board, runs)
+    labels = runs.drop_duplicates("method") if not runs.empty else runs
+    amortized = {
+        m
+        for m, r in zip(labels.get("method", []), labels.get("registry_name", []), strict=True)
+        if is_amortized(r)
+    }
+    cross = crossover(board, amortized) if not board.empty else None
     written = [
         _csv(out_dir / "runs.csv", runs.drop(columns=["samples_file"], errors="ignore")),
         _csv(out_dir / "leaderboard.csv", board),
         _csv(out_dir / "curves.csv", curves),
         _csv(out_dir / "breakeven.csv", even),
     ]
+    if cross is not None and not cross.empty:
+        written.append(_csv(out_dir / "crossover.csv", cross))
     figs: list[Path] = []
     plot_dir = out_dir / "plots"
     if plots and not board.empty:
@@ -106,7 +116,7 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
             candidates.append(figures.plot_samples(main_runs, out_dir, path, target, colours))
         figs = [p for p in candidates if p]
     md = out_dir / "LEADERBOARD.md"
-    text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even)
+    text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even, cross)
     atomic_write_bytes(md, text.encode())
     page = out_dir / "report.html"
     note = (

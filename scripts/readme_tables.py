@@ -9,7 +9,8 @@ from results/quick and results/full), ``posteriordb-table`` (results/posteriordb
 ``repro-table`` (results/paper), ``reference-table`` (results/references/*.json),
 ``overall-full`` (mean rank over results/full's targets, one line per method) and
 ``crosscheck-table``
-(results/posteriordb/crosscheck/*.json). A marker whose results folder is absent
+(results/posteriordb/crosscheck/*.json), ``sweep-table`` (results/sweep/crossover.csv:
+where the amortized samplers overtake MCMC). A marker whose results folder is absent
 renders a line saying so.
 """
 
@@ -192,6 +193,16 @@ def crosscheck_table(folder: Path = REPO / "results" / "posteriordb" / "crossche
     return "\n".join(lines)
 
 
+def sweep_table(results: Path = REPO / "results" / "sweep") -> str:
+    """Where each amortized method overtakes each MCMC method in the budget sweep
+    (:func:`boltzbench.crossover.summary_table` of results/sweep/crossover.csv)."""
+    from boltzbench.crossover import summary_table
+
+    if not (results / "crossover.csv").is_file():
+        return f"(no results in {results.relative_to(REPO)} yet)"
+    return "\n".join(summary_table(pd.read_csv(results / "crossover.csv")))
+
+
 TABLES = {
     "quick-table": lambda: primary_table(REPO / "results" / "quick"),
     "full-table": lambda: primary_table(REPO / "results" / "full"),
@@ -200,6 +211,7 @@ TABLES = {
     "repro-table": repro_table,
     "reference-table": reference_table,
     "crosscheck-table": crosscheck_table,
+    "sweep-table": sweep_table,
 }
 
 

@@ -52,6 +52,21 @@ def test_budget_sweep_rows_and_plots(sweep):
     assert (sweep / "breakeven.csv").is_file()
 
 
+def test_budget_sweep_crossover_agrees_with_the_leaderboard(sweep):
+    """drifting (amortized) against mala at each budget: crossover.csv's first budget
+    where drifting is ahead is the first where its mean is the lower in leaderboard.csv."""
+    board = pd.read_csv(sweep / "leaderboard.csv")
+    board = board[board["primary"]].pivot_table(index="budget", columns="method", values="mean")
+    ahead = board.index[board["drifting"] < board["mala"]]
+    cross = pd.read_csv(sweep / "crossover.csv")
+    assert list(zip(cross["method"], cross["mcmc"], strict=True)) == [("drifting", "mala")]
+    first = cross["first_ahead"].iloc[0]
+    assert (pd.isna(first) and len(ahead) == 0) or first == ahead[0]
+    text = (sweep / "LEADERBOARD.md").read_text()
+    assert "## Budget sweep: where the amortized samplers overtake MCMC" in text
+    assert "| `drifting` |" in text.split("## Budget sweep")[1]
+
+
 @pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"),
     reason="no chromium here (the test command installs it; CI requires it)",

@@ -1,0 +1,131 @@
+"""Where a budget sweep's amortized samplers overtake MCMC: per target, amortized method A
+and chain method M, the budgets at which A's primary metric is better than M's.
+
+From a leaderboard with each target run at several budgets (``boltzbench run --suite
+sweep``), at every budget b both methods ran: A is *ahead* of M at b when A's mean over
+seeds is better than M's, and *clearly ahead* when A's 95 % interval over seeds lies wholly
+on the better side of M's. Per (target, A, M):
+
+- ``first_ahead``: the smallest budget at which A is ahead;
+- ``ahead_from``: the smallest budget from which A is ahead at that budget and at every
+  larger one in the sweep (NaN when A is not ahead at the largest budget: "never within
+  the sweep");
+- ``first_clearly_ahead``: the smallest budget at which A is clearly ahead;
+- ``clearly_at_largest``: whether A is clearly ahead at the sweep's largest budget.
+
+A budget at which either method has no ok seed counts as "not ahead". Budgets are the
+cells' budget units (``budget`` column). "MCMC" is every method that does not declare
+``amortized = True`` (chains, parallel tempering, SMC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from boltzbench.tables import lower_is_better
+
+COLUMNS = [
+    "target",
+    "metric",
+    "method",
+    "mcmc",
+    "n_budgets",
+    "first_ahead",
+    "ahead_from",
+    "first_clearly_ahead",
+    "clearly_at_largest",
+]
+
+
+def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
+    """One row per (target, amortized method, MCMC method) for each target of ``board`` run
+    at two budgets or more; ``board`` is a leaderboard (columns target, method, budget,
+    metric, primary, mean, low, high); ``amortized`` the method labels that count as
+    amortized. Empty (with ``COLUMNS``) when no target was swept."""
+    amortized = set(amortized)
+    sub = board[board["primary"].astype(bool)].copy()
+    sub["budget"] = pd.to_numeric(sub["budget"], errors="coerce")
+    sub = sub[sub["budget"].notna()]
+    rows = []
+    for target, rows_t in sub.groupby("target", sort=True):
+        budgets = np.sort(rows_t["budget"].unique())
+        if len(budgets) < 2:
+            continue
+        metric = str(rows_t["metric"].iloc[0])
+        sign = 1.0 if lower_is_better(metric) else -1.0
+        table = {
+            column: rows_t.pivot_table(index="budget", columns="method", values=column)
+            .reindex(budgets)
+            .mul(sign)
+            for column in ("mean", "low", "high")
+        }
+        if sign < 0:  # on the negated scale the interval's ends swap
+            table["low"], table["high"] = table["high"], table["low"]
+        methods = sorted(rows_t["method"].unique())
+        for a in (m for m in methods if m in amortized):
+            for m in (m for m in methods if m not in amortized):
+                ahead = (table["mean"][a] < table["mean"][m]).to_numpy()
+                clearly = (table["high"][a] < table["low"][m]).to_numpy()
+                rows.append(
+                    {
+                        "target": target,
+                        "metric": metric,
+                        "method": a,
+                        "mcmc": m,
+                        "n_budgets": len(budgets),
+                        "first_ahead": _first(budgets, ahead),
+                        "ahead_from": _from(budgets, ahead),
+                        "first_clearly_ahead": _first(budgets, clearly),
+                        "clearly_at_largest": bool(clearly[-1]),
+                    }
+                )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _first(budgets: np.ndarray, flags: np.ndarray) -> float:
+    hits = np.flatnonzero(flags)
+    return float(budgets[hits[0]]) if len(hits) else float("nan")
+
+
+def _from(budgets: np.ndarray, flags: np.ndarray) -> float:
+    """The smallest budget from which every flag (to the largest budget) is set."""
+    if not flags[-1]:
+        return float("nan")
+    misses = np.flatnonzero(~flags)
+    return float(budgets[misses[-1] + 1]) if len(misses) else float(budgets[0])
+
+
+def budget_label(value: float) -> str:
+    """A budget as a short label: 1e+04, 3.2e+04, ...; "never" for NaN."""
+    return "never" if pd.isna(value) else f"{value:.2g}"
+
+
+def summary_table(cross: pd.DataFrame) -> list[str]:
+    """Markdown lines: one row per amortized method, one column per target; each cell lists
+    the MCMC methods it stays ahead of and from which budget (``ahead_from``; ``*``: clearly
+    ahead at the largest budget), then those it is not ahead of at the largest budget; "none"
+    when it is ahead of none."""
+    if cross.empty:
+        return []
+    targets = sorted(cross["target"].unique())
+    head = [f"`{t}` ({cross[cross['target'] == t]['metric'].iloc[0]})" for t in targets]
+    lines = [f"| amortized method | {' | '.join(head)} |", "|---" * (len(targets) + 1) + "|"]
+    for method in sorted(cross["method"].unique()):
+        cells = []
+        for t in targets:
+            rows = cross[(cross["target"] == t) & (cross["method"] == method)]
+            beaten = rows[rows["ahead_from"].notna()].sort_values(["ahead_from", "mcmc"])
+            parts = []
+            for _, r in beaten.iterrows():
+                star = "*" if r["clearly_at_largest"] else ""
+                parts.append(f"{r['mcmc']} {budget_label(r['ahead_from'])}{star}")
+            never = sorted(set(rows["mcmc"]) - set(beaten["mcmc"]))
+            text = ", ".join(parts) or "none"
+            if parts and never:
+                text += "; not " + ", ".join(never)
+            cells.append(text)
+        lines.append(f"| `{method}` | " + " | ".join(cells) + " |")
+    return lines

@@ -1,0 +1,101 @@
+"""boltzbench.crossover: the budgets at which a sweep's amortized samplers overtake MCMC."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from boltzbench.crossover import COLUMNS, crossover, summary_table
+
+BUDGETS = [1e4, 1e5, 1e6]
+
+
+def _board(values: dict[str, list[tuple[float, float, float]]], metric: str = "mmd_multi"):
+    """A leaderboard of one target: per method, (mean, low, high) at each of BUDGETS."""
+    rows = []
+    for method, triples in values.items():
+        for budget, (mean, low, high) in zip(BUDGETS, triples, strict=True):
+            rows.append(
+                {
+                    "target": "t",
+                    "method": method,
+                    "budget": budget,
+                    "metric": metric,
+                    "primary": True,
+                    "mean": mean,
+                    "low": low,
+                    "high": high,
+                }
+            )
+    # a non-primary metric must be ignored
+    rows.append({**rows[0], "metric": "w2", "primary": False, "mean": -1.0})
+    return pd.DataFrame(rows)
+
+
+def _row(cross: pd.DataFrame, method: str, mcmc: str) -> pd.Series:
+    return cross[(cross["method"] == method) & (cross["mcmc"] == mcmc)].iloc[0]
+
+
+def test_ahead_from_first_ahead_and_clearly_ahead():
+    board = _board(
+        {
+            # ahead of mala at 1e4 (mean only), behind at 1e5, clearly ahead at 1e6
+            "amort": [(1.0, 0.9, 1.1), (1.0, 0.9, 1.1), (0.1, 0.05, 0.15)],
+            "mala": [(1.05, 0.5, 1.5), (0.5, 0.4, 0.6), (0.5, 0.4, 0.6)],
+            # amort never ahead of smc
+            "smc": [(0.01, 0.0, 0.02)] * 3,
+        }
+    )
+    cross = crossover(board, amortized={"amort"})
+    assert list(cross.columns) == COLUMNS
+    assert len(cross) == 2  # one amortized method x two MCMC methods
+    r = _row(cross, "amort", "mala")
+    assert r["first_ahead"] == 1e4
+    assert r["ahead_from"] == 1e6  # behind at 1e5, so "from" is the last switch
+    assert r["first_clearly_ahead"] == 1e6
+    assert r["clearly_at_largest"]
+    s = _row(cross, "amort", "smc")
+    assert math.isnan(s["first_ahead"]) and math.isnan(s["ahead_from"])
+    assert not s["clearly_at_largest"]
+
+
+def test_ahead_at_every_budget_is_ahead_from_the_smallest():
+    board = _board({"a": [(0.1, 0.0, 0.2)] * 3, "m": [(0.15, 0.1, 0.3)] * 3})
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["ahead_from"] == 1e4 and r["first_ahead"] == 1e4
+    assert math.isnan(r["first_clearly_ahead"])  # the intervals overlap at every budget
+
+
+def test_higher_is_better_metric_flips_the_comparison():
+    # ess_fraction: higher is better; "a" is ahead only at 1e6
+    board = _board(
+        {"a": [(0.1, 0.0, 0.2), (0.2, 0.1, 0.3), (0.9, 0.8, 0.95)], "m": [(0.5, 0.4, 0.6)] * 3},
+        metric="ess_fraction",
+    )
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["first_ahead"] == 1e6 and r["ahead_from"] == 1e6
+    assert r["clearly_at_largest"]  # a's low 0.8 is above m's high 0.6
+
+
+def test_a_failed_budget_is_not_ahead_and_single_budget_targets_are_skipped():
+    nan = float("nan")
+    board = _board({"a": [(0.1,) * 3, (0.1,) * 3, (nan,) * 3], "m": [(0.5,) * 3] * 3})
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["first_ahead"] == 1e4 and math.isnan(r["ahead_from"])
+    one = board[board["budget"] == 1e4]
+    assert crossover(one, amortized={"a"}).empty
+
+
+def test_summary_table_lists_the_methods_beaten_and_the_rest():
+    board = _board(
+        {
+            "a": [(0.1, 0.05, 0.15)] * 3,
+            "m1": [(0.5, 0.4, 0.6)] * 3,
+            "m2": [(0.01, 0.0, 0.02)] * 3,
+        }
+    )
+    lines = summary_table(crossover(board, amortized={"a"}))
+    assert lines[0] == "| amortized method | `t` (mmd_multi) |"
+    assert lines[2] == "| `a` | m1 1e+04*; not m2 |"
+    assert summary_table(crossover(board.iloc[0:0], amortized={"a"})) == []
