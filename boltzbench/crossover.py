@@ -33,6 +33,7 @@ COLUMNS = [
     "method",
     "mcmc",
     "n_budgets",
+    "largest_budget",
     "first_ahead",
     "ahead_from",
     "first_clearly_ahead",
@@ -76,6 +77,7 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
                         "method": a,
                         "mcmc": m,
                         "n_budgets": len(budgets),
+                        "largest_budget": float(budgets[-1]),
                         "first_ahead": _first(budgets, ahead),
                         "ahead_from": _from(budgets, ahead),
                         "first_clearly_ahead": _first(budgets, clearly),
@@ -106,8 +108,8 @@ def budget_label(value: float) -> str:
 def summary_table(cross: pd.DataFrame) -> list[str]:
     """Markdown lines: one row per amortized method, one column per target; each cell lists
     the MCMC methods it stays ahead of and from which budget (``ahead_from``; ``*``: clearly
-    ahead at the largest budget), then those it is not ahead of at the largest budget; "none"
-    when it is ahead of none."""
+    ahead at the largest budget), then those it is not ahead of at the largest budget ("not
+    at 1e+06: ..."); "none" when it is ahead of none."""
     if cross.empty:
         return []
     targets = sorted(cross["target"].unique())
@@ -125,7 +127,8 @@ def summary_table(cross: pd.DataFrame) -> list[str]:
             never = sorted(set(rows["mcmc"]) - set(beaten["mcmc"]))
             text = ", ".join(parts) or "none"
             if parts and never:
-                text += "; not " + ", ".join(never)
+                text += f"; not at {budget_label(rows['largest_budget'].max())}: "
+                text += ", ".join(never)
             cells.append(text)
         lines.append(f"| `{method}` | " + " | ".join(cells) + " |")
     return lines

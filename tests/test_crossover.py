@@ -97,5 +97,5 @@ def test_summary_table_lists_the_methods_beaten_and_the_rest():
     )
     lines = summary_table(crossover(board, amortized={"a"}))
     assert lines[0] == "| amortized method | `t` (mmd_multi) |"
-    assert lines[2] == "| `a` | m1 1e+04*; not m2 |"
+    assert lines[2] == "| `a` | m1 1e+04*; not at 1e+06: m2 |"
     assert summary_table(crossover(board.iloc[0:0], amortized={"a"})) == []
