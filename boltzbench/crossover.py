@@ -13,7 +13,9 @@ on the better side of M's. Per (target, A, M):
 - ``first_clearly_ahead``: the smallest budget at which A is clearly ahead;
 - ``clearly_at_largest``: whether A is clearly ahead at the sweep's largest budget.
 
-A budget at which either method has no ok seed counts as "not ahead". Budgets are the
+At a budget where A has no ok seed, A is not ahead; where A has one and M has none (M
+cannot deliver the cell's samples within that budget, e.g. ``budget_exceeded``), A is
+(clearly) ahead: it is the only one of the two with samples. Budgets are the
 cells' budget units (``budget`` column). "MCMC" is every method that does not declare
 ``amortized = True`` (chains, parallel tempering, SMC).
 """
@@ -57,19 +59,21 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
             continue
         metric = str(rows_t["metric"].iloc[0])
         sign = 1.0 if lower_is_better(metric) else -1.0
+        methods = sorted(rows_t["method"].unique())
         table = {
             column: rows_t.pivot_table(index="budget", columns="method", values=column)
-            .reindex(budgets)
+            .reindex(index=budgets, columns=methods)
             .mul(sign)
             for column in ("mean", "low", "high")
         }
         if sign < 0:  # on the negated scale the interval's ends swap
             table["low"], table["high"] = table["high"], table["low"]
-        methods = sorted(rows_t["method"].unique())
         for a in (m for m in methods if m in amortized):
+            a_ok = table["mean"][a].notna().to_numpy()
             for m in (m for m in methods if m not in amortized):
-                ahead = (table["mean"][a] < table["mean"][m]).to_numpy()
-                clearly = (table["high"][a] < table["low"][m]).to_numpy()
+                m_none = table["mean"][m].isna().to_numpy()
+                ahead = a_ok & (m_none | (table["mean"][a] < table["mean"][m]).to_numpy())
+                clearly = a_ok & (m_none | (table["high"][a] < table["low"][m]).to_numpy())
                 rows.append(
                     {
                         "target": target,

@@ -293,8 +293,11 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
     """Quality against budget (a sweep): each target's primary metric (mean and 95%
     interval over seeds) against the budget, one line per method, the exact floor as a
     grey band (from the axis' bottom to the largest floor over budgets), log axes
-    (symmetric log where values are not all positive); None without a target run at two
-    budgets or more."""
+    (symmetric log where values are not all positive), crosses near the axis' floor (one
+    row per method) where a method has no ok seed at a budget; None without a target run
+    at two budgets or more."""
+    import matplotlib.transforms
+
     sub = board[board["primary"].astype(bool) & board["budget"].notna()]
     swept = sub.groupby("target")["budget"].nunique()
     targets = sorted(swept[swept >= 2].index)
@@ -326,6 +329,24 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
                 label="exact floor (at or below)",
             )
             ax.set_ylim(bottom, top)
+        # budgets at which a method has no ok seed (e.g. it cannot pay for the samples):
+        # crosses near the axis' floor in its colour, never a value
+        along = matplotlib.transforms.blended_transform_factory(ax.transData, ax.transAxes)
+        failed = rows[rows["mean"].isna()]
+        for k, (method, group) in enumerate(failed.groupby("method", sort=True)):
+            b = group["budget"].astype(float).to_numpy()
+            ax.plot(
+                b,
+                np.full(len(b), 0.03 + 0.05 * k),  # stacked: one row of crosses per method
+                "x",
+                ms=6,
+                mew=1.5,
+                transform=along,
+                color=colours[method],
+                clip_on=False,
+            )
+        if len(failed):
+            ax.plot([], [], "x", color="0.2", label="no ok seed at that budget")
         ax.set_xlabel("budget (cost units per cell)")
         ax.set_ylabel(rows["metric"].iloc[0])
         ax.set_title(target)

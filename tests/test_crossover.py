@@ -78,11 +78,20 @@ def test_higher_is_better_metric_flips_the_comparison():
     assert r["clearly_at_largest"]  # a's low 0.8 is above m's high 0.6
 
 
-def test_a_failed_budget_is_not_ahead_and_single_budget_targets_are_skipped():
+def test_failed_budgets_and_single_budget_targets():
     nan = float("nan")
+    # the amortized method fails at 1e6: not ahead there
     board = _board({"a": [(0.1,) * 3, (0.1,) * 3, (nan,) * 3], "m": [(0.5,) * 3] * 3})
     r = crossover(board, amortized={"a"}).iloc[0]
     assert r["first_ahead"] == 1e4 and math.isnan(r["ahead_from"])
+    # the MCMC method cannot deliver at 1e4 (no ok seed): the amortized one is ahead there
+    board = _board({"a": [(0.9,) * 3] * 3, "m": [(nan,) * 3, (0.5,) * 3, (0.5,) * 3]})
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["first_ahead"] == 1e4 and r["first_clearly_ahead"] == 1e4
+    assert math.isnan(r["ahead_from"])
+    # neither has an ok seed anywhere: never ahead
+    board = _board({"a": [(nan,) * 3] * 3, "m": [(nan,) * 3] * 3})
+    assert math.isnan(crossover(board, amortized={"a"}).iloc[0]["first_ahead"])
     one = board[board["budget"] == 1e4]
     assert crossover(one, amortized={"a"}).empty
 
