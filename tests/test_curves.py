@@ -1,0 +1,101 @@
+"""Quality-against-cost curves: each snapshot is scored against the exact floor at its own
+sample size, and the curves figure draws every value as it is (no clipping)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from boltzbench.targets.gmm import GMM4
+
+from boltzbench import figures, scoring
+from boltzbench.protocols import Snapshot, primary_metric
+from boltzbench.scoring import score_curve
+
+
+def test_each_snapshot_is_scored_against_the_floor_at_its_own_size(monkeypatch):
+    """score_curve asks for the exact sampler's floor at each snapshot's own size (after
+    thinning to CURVE_MAX_POINTS); noise_floors itself is checked in test_floors.py."""
+    monkeypatch.setattr(scoring, "CURVE_MAX_POINTS", 150)
+    asked = []
+
+    def fake_floors(target, names, n):
+        asked.append(n)
+        return {name: 1.0 / n for name in names}
+
+    monkeypatch.setattr(scoring, "noise_floors", fake_floors)
+    target = GMM4()
+    metric = primary_metric(target)
+    g = torch.Generator().manual_seed(3)
+    snaps = [
+        Snapshot(10 * i, 20 * i, target.sample(n, g) + 0.3, "train", cost=30.0 * i)
+        for i, n in enumerate([40, 100, 300], 1)
+    ]
+    record: dict = {}
+    score_curve(target, snaps, record)
+    assert "curve_error" not in record
+    curve = record["curve"]
+    assert [p["n"] for p in curve] == [40, 100, 150]  # the last thinned to the cap
+    assert asked == [40, 100, 150]
+    for point in curve:
+        assert point[f"{metric}_floor"] == 1.0 / point["n"]
+        assert point[metric] > 0.01  # shifted samples: clearly away from the target
+    assert [p["cost"] for p in curve] == [30.0, 60.0, 90.0]
+
+
+def test_curves_figure_draws_negative_and_tiny_values_unclipped(tmp_path, monkeypatch):
+    """Unbiased MMD² is negative at times and near 1e-7 at the floor: the figure's line
+    holds exactly the seed means, on a symmetric-log axis."""
+    drawn = {}
+
+    def keep(fig, path):
+        drawn["fig"] = fig
+        return path
+
+    monkeypatch.setattr(figures, "save_png", keep)
+    values = {0: [-3e-4, 2e-7, 0.5], 1: [-1e-4, 4e-7, 0.7]}  # per seed, three snapshots
+    curves = pd.DataFrame(
+        [
+            {
+                "target": "gmm4",
+                "method": "m",
+                "seed": seed,
+                "cost": 100.0 * (k + 1),
+                "phase": "train",
+                "n": 200,
+                "mmd_multi": v,
+                "mmd_multi_floor": 1e-4,
+            }
+            for seed, vs in values.items()
+            for k, v in enumerate(vs)
+        ]
+    )
+    runs = pd.DataFrame(
+        [
+            {
+                "target": "gmm4",
+                "method": "m",
+                "seed": s,
+                "status": "ok",
+                "mmd_multi": 0.6,
+                "total_cost": 300,
+            }
+            for s in (0, 1)
+        ]
+        + [
+            {
+                "target": "gmm4",
+                "method": "x",
+                "seed": 0,
+                "status": "ok",
+                "mmd_multi": 0.1,
+                "total_cost": 50,
+            }
+        ]
+    )
+    runs["primary_metric"] = "mmd_multi"
+    figures.plot_curves(curves, runs, tmp_path / "c.png", {"m": "C0", "x": "C1"})
+    ax = drawn["fig"].axes[0]
+    line = next(li for li in ax.get_lines() if li.get_label() == "m")
+    assert list(line.get_ydata()) == pytest.approx([-2e-4, 3e-7, 0.6])
+    assert ax.get_yscale() == "symlog"
