@@ -15,7 +15,9 @@ on the better side of M's. Per (target, A, M):
 
 At a budget where A has no ok seed, A is not ahead; where A has one and M has none (M
 cannot deliver the cell's samples within that budget, e.g. ``budget_exceeded``), A is
-(clearly) ahead: it is the only one of the two with samples. Budgets are the
+(clearly) ahead: it is the only one of the two with samples. Where M's interval reaches the
+exact floor (``within_floor``), A is not ahead: nothing beats exact sampling at that sample
+size, and a lower mean there is noise. Budgets are the
 cells' budget units (``budget`` column). "MCMC" is every method that does not declare
 ``amortized = True`` (chains, parallel tempering, SMC).
 """
@@ -47,7 +49,8 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
     """One row per (target, amortized method, MCMC method) for each target of ``board`` run
     at two budgets or more; ``board`` is a leaderboard (columns target, method, budget,
     metric, primary, mean, low, high); ``amortized`` the method labels that count as
-    amortized. Empty (with ``COLUMNS``) when no target was swept."""
+    amortized; an optional boolean ``within_floor`` column marks MCMC rows at the exact
+    floor. Empty (with ``COLUMNS``) when no target was swept."""
     amortized = set(amortized)
     sub = board[board["primary"].astype(bool)].copy()
     sub["budget"] = pd.to_numeric(sub["budget"], errors="coerce")
@@ -66,14 +69,27 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
             .mul(sign)
             for column in ("mean", "low", "high")
         }
+        exact = (
+            rows_t.pivot_table(
+                index="budget", columns="method", values="within_floor", aggfunc="max"
+            )
+            .reindex(index=budgets, columns=methods)
+            .fillna(False)
+            .astype(bool)
+            if "within_floor" in rows_t
+            else pd.DataFrame(False, index=budgets, columns=methods)
+        )
         if sign < 0:  # on the negated scale the interval's ends swap
             table["low"], table["high"] = table["high"], table["low"]
         for a in (m for m in methods if m in amortized):
             a_ok = table["mean"][a].notna().to_numpy()
             for m in (m for m in methods if m not in amortized):
                 m_none = table["mean"][m].isna().to_numpy()
-                ahead = a_ok & (m_none | (table["mean"][a] < table["mean"][m]).to_numpy())
-                clearly = a_ok & (m_none | (table["high"][a] < table["low"][m]).to_numpy())
+                beatable = ~exact[m].to_numpy()
+                better = (table["mean"][a] < table["mean"][m]).to_numpy() & beatable
+                separate = (table["high"][a] < table["low"][m]).to_numpy() & beatable
+                ahead = a_ok & (m_none | better)
+                clearly = a_ok & (m_none | separate)
                 rows.append(
                     {
                         "target": target,

@@ -29,9 +29,11 @@ def leaderboard_markdown(
     out_dir: Path,
     breakeven: pd.DataFrame | None = None,
     crossover: pd.DataFrame | None = None,
+    all_runs: pd.DataFrame | None = None,
 ) -> str:
     """The LEADERBOARD.md text (``runs`` and ``board`` at each target's largest budget;
-    ``crossover``: a budget sweep's :func:`boltzbench.crossover.crossover` table)."""
+    ``crossover``: a budget sweep's :func:`boltzbench.crossover.crossover` table;
+    ``all_runs``: the runs at every budget, for the sweep's failures below the largest)."""
     from boltzbench.breakeven import describe
     from boltzbench.crossover import summary_table
 
@@ -79,6 +81,7 @@ def leaderboard_markdown(
             "",
         ]
         lines += summary_table(crossover) + [""]
+        lines += _sweep_failures(all_runs, runs)
     if breakeven is not None and not breakeven.empty:
         lines += [
             "## Break-even sample counts and throughput",
@@ -95,3 +98,23 @@ def leaderboard_markdown(
     for plot in plots:
         lines += [f"![{plot.stem}]({plot.relative_to(out_dir).as_posix()})", ""]
     return "\n".join(lines)
+
+
+def _sweep_failures(all_runs: pd.DataFrame | None, main_runs: pd.DataFrame) -> list[str]:
+    """Lines for the failed cells below each target's largest budget (those at the largest
+    are listed under their target), one per (method, budget, status)."""
+    if all_runs is None or all_runs.empty:
+        return []
+    failed = all_runs[all_runs["status"] != "ok"]
+    failed = failed[~failed["cell_id"].isin(set(main_runs.get("cell_id", [])))]
+    if failed.empty:
+        return []
+    lines = ["Cells without a result at smaller budgets (the cell's error, first seed):", ""]
+    for (method, budget, status), group in failed.groupby(["method", "budget", "status"]):
+        targets = ", ".join(f"`{t}`" for t in sorted(group["target"].unique()))
+        first = group.sort_values(["target", "seed"]).iloc[0]
+        lines.append(
+            f"- `{method}` at {float(budget):.2g} on {targets}: {len(group)} cells {status} "
+            f"({first['error']})"
+        )
+    return lines + [""]

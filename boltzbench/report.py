@@ -116,7 +116,7 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
             candidates.append(figures.plot_samples(main_runs, out_dir, path, target, colours))
         figs = [p for p in candidates if p]
     md = out_dir / "LEADERBOARD.md"
-    text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even, cross)
+    text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even, cross, runs)
     atomic_write_bytes(md, text.encode())
     page = out_dir / "report.html"
     note = (

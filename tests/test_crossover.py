@@ -11,8 +11,13 @@ from boltzbench.crossover import COLUMNS, crossover, summary_table
 BUDGETS = [1e4, 1e5, 1e6]
 
 
-def _board(values: dict[str, list[tuple[float, float, float]]], metric: str = "mmd_multi"):
-    """A leaderboard of one target: per method, (mean, low, high) at each of BUDGETS."""
+def _board(
+    values: dict[str, list[tuple[float, float, float]]],
+    metric: str = "mmd_multi",
+    floor: float = -1.0,
+):
+    """A leaderboard of one target: per method, (mean, low, high) at each of BUDGETS; an
+    interval whose low end is at or below ``floor`` is within the floor."""
     rows = []
     for method, triples in values.items():
         for budget, (mean, low, high) in zip(BUDGETS, triples, strict=True):
@@ -26,6 +31,7 @@ def _board(values: dict[str, list[tuple[float, float, float]]], metric: str = "m
                     "mean": mean,
                     "low": low,
                     "high": high,
+                    "within_floor": bool(low <= floor),
                 }
             )
     # a non-primary metric must be ignored
@@ -108,3 +114,45 @@ def test_summary_table_lists_the_methods_beaten_and_the_rest():
     assert lines[0] == "| amortized method | `t` (mmd_multi) |"
     assert lines[2] == "| `a` | m1 1e+04*; not at 1e+06: m2 |"
     assert summary_table(crossover(board.iloc[0:0], amortized={"a"})) == []
+
+
+def test_an_mcmc_method_at_the_exact_floor_cannot_be_beaten():
+    """Both at the floor (unbiased MMD² near zero, even negative): a lower mean is noise."""
+    board = _board(
+        {
+            "a": [(-2e-4, -5e-4, 1e-4)] * 3,
+            "m": [(0.5, 0.4, 0.6), (3e-4, 1e-4, 6e-4), (3e-4, 1e-4, 6e-4)],
+        },
+        floor=2e-4,
+    )
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["first_ahead"] == 1e4 and r["first_clearly_ahead"] == 1e4  # m not at the floor
+    assert math.isnan(r["ahead_from"]) and not r["clearly_at_largest"]
+
+
+def test_sweep_failures_below_the_largest_budget_are_listed_once_per_method_and_budget():
+    from boltzbench.markdown import _sweep_failures
+
+    def run(target, seed, budget, status="ok", error=""):
+        cell = f"{target}-{seed}-{budget}"
+        return dict(
+            target=target,
+            method="pt",
+            seed=seed,
+            budget=budget,
+            status=status,
+            error=error,
+            cell_id=cell,
+        )
+
+    runs = pd.DataFrame(
+        [run(t, s, 1e4, "budget_exceeded", f"cannot pay ({t} {s})") for t in "xy" for s in (0, 1)]
+        + [run("x", 0, 1e6, "crashed", "boom"), run("x", 1, 1e6)]
+    )
+    main = runs[runs["budget"] == 1e6]  # its failure is listed under its target instead
+    lines = _sweep_failures(runs, main)
+    assert lines[2:] == [
+        "- `pt` at 1e+04 on `x`, `y`: 4 cells budget_exceeded (cannot pay (x 0))",
+        "",
+    ]
+    assert _sweep_failures(runs[runs["status"] == "ok"], main) == []

@@ -36,8 +36,8 @@ def test_committed_results_hold_the_cells_their_suite_plans():
     config change (a new field changes every id of that method) leaves the old records
     behind, and the report would show a stale configuration under the method's name
     (results/quick held 15 MALA records of the configuration before the mass-matrix
-    option beside the current ones). quick, full and paper are complete; posteriordb is
-    still being filled (issue 19)."""
+    option beside the current ones). quick, full, paper and sweep are complete;
+    posteriordb is still being filled (issue 19)."""
     from boltzbench.cells import resolve
     from boltzbench.suites import expand, get_suite
 
@@ -45,6 +45,7 @@ def test_committed_results_hold_the_cells_their_suite_plans():
         ("quick", True),
         ("full", True),
         ("paper", True),
+        ("sweep", True),
         ("posteriordb", False),
     ):
         planned = {resolve(cell).cell_id for cell in expand(get_suite(suite))}
