@@ -2,24 +2,23 @@
 and chain method M, the budgets at which A's primary metric is better than M's.
 
 From a leaderboard with each target run at several budgets (``boltzbench run --suite
-sweep``), at every budget b both methods ran: A is *ahead* of M at b when A's mean over
-seeds is better than M's, and *clearly ahead* when A's 95 % interval over seeds lies wholly
-on the better side of M's. Per (target, A, M):
+sweep``). The two are *compared* at the budgets where both have an ok seed (a budget where
+either has none, e.g. ``budget_exceeded``, is skipped and listed in ``not_compared``). At a
+compared budget A is *ahead* of M when A's mean over seeds is better than M's and M's 95 %
+interval does not reach the exact floor (``within_floor``: nothing beats exact sampling at
+that sample size, a lower mean there is noise), and *clearly ahead* when moreover A's
+interval lies wholly on the better side of M's. Per (target, A, M):
 
-- ``first_ahead``: the smallest budget at which A is ahead;
-- ``ahead_from``: the smallest budget from which A is ahead at that budget and at every
-  larger one in the sweep (NaN when A is not ahead at the largest budget: "never within
-  the sweep");
-- ``first_clearly_ahead``: the smallest budget at which A is clearly ahead;
-- ``clearly_at_largest``: whether A is clearly ahead at the sweep's largest budget.
+- ``first_ahead``: the smallest compared budget at which A is ahead;
+- ``ahead_from``: the smallest compared budget from which A is ahead at every compared
+  budget up to the sweep's largest (NaN when A is not ahead there: "not within the sweep");
+- ``first_clearly_ahead``, ``clearly_at_largest``;
+- ``at_largest``: at the sweep's largest budget, ``ahead``; ``tied`` (M's interval reaches
+  the floor, and A's does too or A's mean is better); ``behind`` (otherwise); ``n/a``
+  (either has no ok seed there).
 
-At a budget where A has no ok seed, A is not ahead; where A has one and M has none (M
-cannot deliver the cell's samples within that budget, e.g. ``budget_exceeded``), A is
-(clearly) ahead: it is the only one of the two with samples. Where M's interval reaches the
-exact floor (``within_floor``), A is not ahead: nothing beats exact sampling at that sample
-size, and a lower mean there is noise. Budgets are the
-cells' budget units (``budget`` column). "MCMC" is every method that does not declare
-``amortized = True`` (chains, parallel tempering, SMC).
+Budgets are the cells' budget units (``budget`` column). "MCMC" is every method that does
+not declare ``amortized = True`` (chains, parallel tempering, SMC).
 """
 
 from __future__ import annotations
@@ -38,23 +37,28 @@ COLUMNS = [
     "mcmc",
     "n_budgets",
     "largest_budget",
+    "not_compared",
     "first_ahead",
     "ahead_from",
     "first_clearly_ahead",
     "clearly_at_largest",
+    "at_largest",
 ]
 
 
 def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
     """One row per (target, amortized method, MCMC method) for each target of ``board`` run
     at two budgets or more; ``board`` is a leaderboard (columns target, method, budget,
-    metric, primary, mean, low, high); ``amortized`` the method labels that count as
-    amortized; an optional boolean ``within_floor`` column marks MCMC rows at the exact
-    floor. Empty (with ``COLUMNS``) when no target was swept."""
+    metric, primary, mean, low, high and optionally within_floor); ``amortized`` the
+    method labels that count as amortized. Empty (with ``COLUMNS``) when no target was
+    swept."""
     amortized = set(amortized)
     sub = board[board["primary"].astype(bool)].copy()
     sub["budget"] = pd.to_numeric(sub["budget"], errors="coerce")
     sub = sub[sub["budget"].notna()]
+    if "within_floor" not in sub:
+        sub["within_floor"] = False
+    sub["within_floor"] = sub["within_floor"].fillna(False).astype(bool)
     rows = []
     for target, rows_t in sub.groupby("target", sort=True):
         budgets = np.sort(rows_t["budget"].unique())
@@ -63,33 +67,19 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
         metric = str(rows_t["metric"].iloc[0])
         sign = 1.0 if lower_is_better(metric) else -1.0
         methods = sorted(rows_t["method"].unique())
-        table = {
-            column: rows_t.pivot_table(index="budget", columns="method", values=column)
-            .reindex(index=budgets, columns=methods)
-            .mul(sign)
-            for column in ("mean", "low", "high")
-        }
-        exact = (
-            rows_t.pivot_table(
-                index="budget", columns="method", values="within_floor", aggfunc="max"
-            )
-            .reindex(index=budgets, columns=methods)
-            .fillna(False)
-            .astype(bool)
-            if "within_floor" in rows_t
-            else pd.DataFrame(False, index=budgets, columns=methods)
+
+        mean, low, high = (
+            _wide(rows_t, c, budgets, methods) * sign for c in ("mean", "low", "high")
         )
         if sign < 0:  # on the negated scale the interval's ends swap
-            table["low"], table["high"] = table["high"], table["low"]
+            low, high = high, low
+        exact = _wide(rows_t, "within_floor", budgets, methods).fillna(0).astype(bool)
         for a in (m for m in methods if m in amortized):
-            a_ok = table["mean"][a].notna().to_numpy()
             for m in (m for m in methods if m not in amortized):
-                m_none = table["mean"][m].isna().to_numpy()
-                beatable = ~exact[m].to_numpy()
-                better = (table["mean"][a] < table["mean"][m]).to_numpy() & beatable
-                separate = (table["high"][a] < table["low"][m]).to_numpy() & beatable
-                ahead = a_ok & (m_none | better)
-                clearly = a_ok & (m_none | separate)
+                both = (mean[a].notna() & mean[m].notna()).to_numpy()
+                beatable = both & ~exact[m].to_numpy()
+                ahead = beatable & (mean[a] < mean[m]).to_numpy()
+                clearly = beatable & (high[a] < low[m]).to_numpy()
                 rows.append(
                     {
                         "target": target,
@@ -98,13 +88,35 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
                         "mcmc": m,
                         "n_budgets": len(budgets),
                         "largest_budget": float(budgets[-1]),
+                        "not_compared": " ".join(f"{b:.2g}" for b in budgets[~both]),
                         "first_ahead": _first(budgets, ahead),
-                        "ahead_from": _from(budgets, ahead),
+                        "ahead_from": _from(budgets[both], ahead[both]) if both[-1] else np.nan,
                         "first_clearly_ahead": _first(budgets, clearly),
                         "clearly_at_largest": bool(clearly[-1]),
+                        "at_largest": _standing(
+                            both[-1],
+                            ahead[-1],
+                            exact[m].iloc[-1],
+                            exact[a].iloc[-1],
+                            bool(mean[a].iloc[-1] < mean[m].iloc[-1]),
+                        ),
                     }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _wide(rows: pd.DataFrame, column: str, budgets: np.ndarray, methods: list) -> pd.DataFrame:
+    """``column`` as a [budget, method] table (NaN where a method has no row)."""
+    wide = rows.pivot_table(index="budget", columns="method", values=column)
+    return wide.reindex(index=budgets, columns=methods)
+
+
+def _standing(both: bool, ahead: bool, m_exact: bool, a_exact: bool, a_better: bool) -> str:
+    if not both:
+        return "n/a"
+    if ahead:
+        return "ahead"
+    return "tied" if m_exact and (a_exact or a_better) else "behind"
 
 
 def _first(budgets: np.ndarray, flags: np.ndarray) -> float:
@@ -114,7 +126,7 @@ def _first(budgets: np.ndarray, flags: np.ndarray) -> float:
 
 def _from(budgets: np.ndarray, flags: np.ndarray) -> float:
     """The smallest budget from which every flag (to the largest budget) is set."""
-    if not flags[-1]:
+    if not len(flags) or not flags[-1]:
         return float("nan")
     misses = np.flatnonzero(~flags)
     return float(budgets[misses[-1] + 1]) if len(misses) else float(budgets[0])
@@ -125,30 +137,47 @@ def budget_label(value: float) -> str:
     return "never" if pd.isna(value) else f"{value:.2g}"
 
 
-def summary_table(cross: pd.DataFrame) -> list[str]:
-    """Markdown lines: one row per amortized method, one column per target; each cell lists
-    the MCMC methods it stays ahead of and from which budget (``ahead_from``; ``*``: clearly
-    ahead at the largest budget), then those it is not ahead of at the largest budget ("not
-    at 1e+06: ..."); "none" when it is ahead of none."""
+def summary_frame(cross: pd.DataFrame) -> pd.DataFrame:
+    """One row per amortized method, one column per target; each cell sorts the MCMC
+    methods by the standing at the largest budget: "ahead:" with the budget from which it
+    stays ahead (``ahead_from``; ``*``: clearly ahead at the largest budget), "tied:" (at
+    the floor), "behind:", "n/a:" (no result at the largest budget)."""
     if cross.empty:
-        return []
+        return pd.DataFrame()
     targets = sorted(cross["target"].unique())
-    head = [f"`{t}` ({cross[cross['target'] == t]['metric'].iloc[0]})" for t in targets]
-    lines = [f"| amortized method | {' | '.join(head)} |", "|---" * (len(targets) + 1) + "|"]
+    head = {t: f"{t} ({cross[cross['target'] == t]['metric'].iloc[0]})" for t in targets}
+    rows = []
     for method in sorted(cross["method"].unique()):
-        cells = []
+        row = {"amortized method": method}
         for t in targets:
-            rows = cross[(cross["target"] == t) & (cross["method"] == method)]
-            beaten = rows[rows["ahead_from"].notna()].sort_values(["ahead_from", "mcmc"])
-            parts = []
-            for _, r in beaten.iterrows():
-                star = "*" if r["clearly_at_largest"] else ""
-                parts.append(f"{r['mcmc']} {budget_label(r['ahead_from'])}{star}")
-            never = sorted(set(rows["mcmc"]) - set(beaten["mcmc"]))
-            text = ", ".join(parts) or "none"
-            if parts and never:
-                text += f"; not at {budget_label(rows['largest_budget'].max())}: "
-                text += ", ".join(never)
-            cells.append(text)
-        lines.append(f"| `{method}` | " + " | ".join(cells) + " |")
+            sub = cross[(cross["target"] == t) & (cross["method"] == method)]
+            groups = []
+            for standing in ("ahead", "tied", "behind", "n/a"):
+                part = sub[sub["at_largest"] == standing].sort_values(["ahead_from", "mcmc"])
+                if part.empty:
+                    continue
+                if standing == "ahead":
+                    names = [
+                        f"{r['mcmc']} {budget_label(r['ahead_from'])}"
+                        + ("*" * r["clearly_at_largest"])
+                        for _, r in part.iterrows()
+                    ]
+                else:
+                    names = list(part["mcmc"])
+                groups.append(f"{standing}: {', '.join(names)}")
+            row[head[t]] = "; ".join(groups) or "n/a"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_table(cross: pd.DataFrame) -> list[str]:
+    """:func:`summary_frame` as markdown lines (method and target names as code)."""
+    frame = summary_frame(cross)
+    if frame.empty:
+        return []
+    head = [f"`{c.split(' (')[0]}` ({c.split(' (')[1]}" for c in frame.columns[1:]]
+    lines = [f"| amortized method | {' | '.join(head)} |", "|---" * len(frame.columns) + "|"]
+    for _, row in frame.iterrows():
+        cells = [str(v) for v in row.iloc[1:]]
+        lines.append(f"| `{row.iloc[0]}` | " + " | ".join(cells) + " |")
     return lines

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from boltzbench.crossover import summary_frame
 from boltzbench.views import overall_view, target_view
 
 STYLE = """
@@ -79,12 +80,16 @@ def render(
     plots: list[Path],
     provenance: dict[str, str],
     note: str = "",
+    crossover: pd.DataFrame | None = None,
 ) -> str:
     """The page (``runs`` and ``board`` at each target's largest budget)."""
     targets = sorted(board["target"].unique()) if not board.empty else []
     plots = [p for p in plots if Path(p).is_file()]
     toc = ['<nav id="contents"><h2>Contents</h2><ul>', '<li><a href="#overall">Overall</a></li>']
     toc += [f'<li><a href="#{_anchor(t)}">{html.escape(t)}</a></li>' for t in targets]
+    swept = crossover is not None and not crossover.empty
+    if swept:
+        toc.append('<li><a href="#sweep">Budget sweep</a></li>')
     toc += [
         '<li><a href="#figures">Figures</a></li>',
         '<li><a href="#provenance">Provenance</a></li>',
@@ -113,6 +118,18 @@ def render(
             f'<p class="note">Sorted by rank on the primary metric {html.escape(str(primary))}'
             "; =k: shared rank.</p>",
             _table(view),
+            "</section>",
+        ]
+    if swept:
+        parts += [
+            '<section id="sweep"><h2>Budget sweep: where the amortized samplers overtake MCMC</h2>',
+            '<p class="note">Per amortized method and target, the MCMC methods by where '
+            "the amortized method stands at the largest budget (means over seeds, compared "
+            "only at budgets where both have a result): ahead (with the budget from which "
+            "it stays ahead; *: the 95% intervals separate), tied (the MCMC method's "
+            "interval reaches the exact floor, which nothing beats), behind, n/a. Every "
+            "budget: crossover.csv; the curves: budgets.png.</p>",
+            _table(summary_frame(crossover)),
             "</section>",
         ]
     parts += ['<section id="figures"><h2>Figures</h2>'] + [_figure(p) for p in plots]

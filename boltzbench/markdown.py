@@ -73,11 +73,12 @@ def leaderboard_markdown(
             "",
             "Tables above are at each target's largest budget; `plots/budgets.png` shows the "
             f"primary metric at each of the sweep's {'/'.join(map(str, budgets))} budgets. "
-            "Per amortized method and target: each MCMC method it is ahead of (mean over "
-            "seeds better) at the largest budget, with the budget from which it stays "
-            "ahead; `*`: its 95% interval is wholly better there; then those it is not "
-            "ahead of. All budgets and the first budget at which it is ahead: "
-            "`crossover.csv`.",
+            "Per amortized method and target, the MCMC methods by where the amortized "
+            "method stands at the largest budget (means over seeds, compared only at "
+            "budgets where both have a result): `ahead` (with the budget from which it "
+            "stays ahead; `*`: the 95% intervals separate), `tied` (the MCMC method's "
+            "interval reaches the exact floor, which nothing beats), `behind`, `n/a` (no "
+            "result at the largest budget). Every budget: `crossover.csv`.",
             "",
         ]
         lines += summary_table(crossover) + [""]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from boltzbench import figures
+from boltzbench import budgetfig, figures
 from boltzbench.breakeven import break_even, is_amortized
 from boltzbench.crossover import crossover
 from boltzbench.files import atomic_write_bytes
@@ -108,7 +108,7 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
             figures.plot_heatmap(main, plot_dir / "heatmap.png"),
             figures.plot_curves(curves, main_runs, plot_dir / "curves.png", colours),
             figures.plot_bars(main, plot_dir / "bars.png", colours),
-            figures.plot_budget_sweep(board, plot_dir / "budgets.png", colours),
+            budgetfig.plot_budget_sweep(board, plot_dir / "budgets.png", colours),
             figures.plot_energy_histograms(main_runs, out_dir, plot_dir / "energy.png", colours),
         ]
         for target in sorted(runs["target"].unique()):
@@ -127,6 +127,6 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
     title = f"boltzbench leaderboard: {out_dir.name}"
     prov = report_provenance(runs, command)
     atomic_write_bytes(
-        page, render(title, main_runs, main, summary, even, figs, prov, note).encode()
+        page, render(title, main_runs, main, summary, even, figs, prov, note, cross).encode()
     )
     return written + figs + [md, page]

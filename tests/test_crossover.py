@@ -90,29 +90,38 @@ def test_failed_budgets_and_single_budget_targets():
     board = _board({"a": [(0.1,) * 3, (0.1,) * 3, (nan,) * 3], "m": [(0.5,) * 3] * 3})
     r = crossover(board, amortized={"a"}).iloc[0]
     assert r["first_ahead"] == 1e4 and math.isnan(r["ahead_from"])
-    # the MCMC method cannot deliver at 1e4 (no ok seed): the amortized one is ahead there
-    board = _board({"a": [(0.9,) * 3] * 3, "m": [(nan,) * 3, (0.5,) * 3, (0.5,) * 3]})
+    # the MCMC method cannot deliver at 1e4 (no ok seed): that budget is not compared
+    board = _board({"a": [(0.1,) * 3] * 3, "m": [(nan,) * 3, (0.5,) * 3, (0.5,) * 3]})
     r = crossover(board, amortized={"a"}).iloc[0]
-    assert r["first_ahead"] == 1e4 and r["first_clearly_ahead"] == 1e4
-    assert math.isnan(r["ahead_from"])
+    assert r["first_ahead"] == 1e5 and r["ahead_from"] == 1e5
+    assert r["not_compared"] == "1e+04" and r["at_largest"] == "ahead"
     # neither has an ok seed anywhere: never ahead
     board = _board({"a": [(nan,) * 3] * 3, "m": [(nan,) * 3] * 3})
-    assert math.isnan(crossover(board, amortized={"a"}).iloc[0]["first_ahead"])
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert math.isnan(r["first_ahead"]) and r["at_largest"] == "n/a"
     one = board[board["budget"] == 1e4]
     assert crossover(one, amortized={"a"}).empty
 
 
-def test_summary_table_lists_the_methods_beaten_and_the_rest():
+def test_summary_table_groups_the_mcmc_methods_by_standing_at_the_largest_budget():
     board = _board(
         {
             "a": [(0.1, 0.05, 0.15)] * 3,
-            "m1": [(0.5, 0.4, 0.6)] * 3,
-            "m2": [(0.01, 0.0, 0.02)] * 3,
-        }
+            "m1": [(0.5, 0.4, 0.6)] * 3,  # a clearly ahead from 1e4
+            "m2": [(0.01, 0.0, 0.02)] * 3,  # ahead of a
+            "m3": [(0.3, 0.001, 0.6)] * 3,  # reaches the floor: tied (a's mean is better)
+        },
+        floor=0.005,
     )
-    lines = summary_table(crossover(board, amortized={"a"}))
+    cross = crossover(board, amortized={"a"})
+    assert dict(zip(cross["mcmc"], cross["at_largest"], strict=True)) == {
+        "m1": "ahead",
+        "m2": "behind",
+        "m3": "tied",
+    }
+    lines = summary_table(cross)
     assert lines[0] == "| amortized method | `t` (mmd_multi) |"
-    assert lines[2] == "| `a` | m1 1e+04*; not at 1e+06: m2 |"
+    assert lines[2] == "| `a` | ahead: m1 1e+04*; tied: m3; behind: m2 |"
     assert summary_table(crossover(board.iloc[0:0], amortized={"a"})) == []
 
 

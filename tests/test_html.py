@@ -109,6 +109,7 @@ def test_report_html_renders_offline_in_headless_chromium(sweep, tmp_path):
         'id="overall"',
         'id="contents"',
         'id="t-gmm4"',
+        'id="sweep"',
         'id="figures"',
         'id="provenance"',
         'id="breakeven"',
