@@ -359,8 +359,19 @@ def force_drift(
 
     By the Drifting Score Identity, E_q[k̃ (y − x)] = σ² E_q[k̃ s_q(y)], so this is the
     kernel-weighted average of the Boltzmann correction σ² (s_π − s_q) over the batch; it
-    vanishes when q = π. ``sq``: the batch's squared pairwise distances, if computed."""
+    vanishes when q = π. ``sq``: the batch's squared pairwise distances, if computed.
+
+    A sample whose score is not finite (the energy overflows there, e.g. exp(f) of a
+    Poisson rate) carries no force: it gets kernel weight zero in every row, and a row
+    with no finite neighbour gets no drift. (One such sample once made the whole batch's
+    drift NaN and every later sample NaN.)"""
     logits = -_pairwise_sq(x, sq) / (2 * sigma**2)
+    finite = torch.isfinite(scores).all(1)
+    if not bool(finite.all()):
+        logits = logits.masked_fill(~finite[None, :], -math.inf)
+        scores = torch.where(finite[:, None], scores, torch.zeros_like(scores))
+        a = torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
+        return (sigma**2 * (a @ scores) - (a @ x - x)) * a.sum(1, keepdim=True)
     a = torch.softmax(logits, dim=1)
     return sigma**2 * (a @ scores) - (a @ x - x)
 

@@ -184,3 +184,25 @@ def test_short_training_moves_towards_the_target():
     assert mmd2_unbiased(m.sample(2000), ref, bw) < 0.3 * mmd2_unbiased(
         before.sample(2000), ref, bw
     )
+
+
+def test_force_drift_ignores_samples_whose_score_is_not_finite():
+    """A sample where the energy overflows (score inf or NaN) carries no force: the other
+    rows' drift equals the drift over the finite samples alone, and no row is NaN."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, generator=g)
+    scores = torch.randn(6, 3, generator=g)
+    bad = scores.clone()
+    bad[2, 0] = float("inf")
+    bad[4, 1] = float("nan")
+    v = force_drift(x, bad, 0.8)
+    assert torch.isfinite(v).all()
+    keep = [0, 1, 3, 5]
+    expected = force_drift(x[keep], scores[keep], 0.8)
+    assert torch.allclose(v[keep], expected, atol=1e-6)
+    # a non-finite row is pulled by its finite neighbours' forces and positions
+    logits = -torch.cdist(x[2:3], x[keep]).pow(2) / (2 * 0.8**2)
+    a = torch.softmax(logits, dim=1)
+    assert torch.allclose(v[2], (0.8**2 * a @ scores[keep] - (a @ x[keep] - x[2]))[0], atol=1e-6)
+    # all scores non-finite: no drift at all
+    assert torch.equal(force_drift(x, torch.full_like(x, float("nan")), 0.8), torch.zeros_like(x))
