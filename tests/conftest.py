@@ -4,6 +4,7 @@ tests never touch the user's cache (cell processes inherit it through the enviro
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,11 @@ os.environ["BOLTZBENCH_CACHE"] = _CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's cache folder (it once left hundreds behind in /tmp)."""
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
