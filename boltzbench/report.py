@@ -97,6 +97,8 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
     ]
     if cross is not None and not cross.empty:
         written.append(_csv(out_dir / "crossover.csv", cross))
+    else:  # no sweep (any more): no crossover.csv left from an earlier report
+        (out_dir / "crossover.csv").unlink(missing_ok=True)
     figs: list[Path] = []
     plot_dir = out_dir / "plots"
     if plots and not board.empty:
