@@ -60,7 +60,8 @@ term is what costs budget (a Hessian-vector product is charged two gradients):
 - only ``weight_particles`` particles carry weights (the rest of the samples cost only
   their Langevin gradients), and under a budget that number shrinks so that the weights
   take at most ``weight_share`` of it (raised to ``min_weight_particles`` where those cost
-  at most half the budget).
+  at most half the budget); with ``sample_steps = 0`` they get what the fine grid's
+  allowance leaves instead (below).
 
 ``sample(n)`` runs the EMA model's ODE with ``sample_steps`` steps (default 1): k − 1 target
 gradients per sample (none for k = 1) plus the weights' evaluations, all charged to
@@ -214,7 +215,8 @@ class OSDSConfig:
         weight_particles: particles that carry importance weights (log Ẑ, ELBO, ESS).
         min_weight_particles, weight_share: under a budget, the weights take at most this
             share of it (as many particles as that pays for, at least one), raised to
-            ``min_weight_particles`` where that many cost at most half the budget.
+            ``min_weight_particles`` where that many cost at most half the budget (with
+            ``sample_steps = 0``: the rest of ``FINE_SAMPLING_SHARE`` instead).
         exact_div_max_dim: exact Jacobians up to this dimension, Hutchinson traces above.
         exact_weights: in dimension ≤ ``exact_div_max_dim``, weight samples with the exact
             Hessian and log|det(I + Δ ∂v/∂x)| of each Euler step (consistent log Ẑ) instead
