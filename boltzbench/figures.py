@@ -117,8 +117,7 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
     value = value.reindex(index=rank.index, columns=rank.columns)  # failed cells: NaN
     n_m, n_t = rank.shape
     fig, ax = plt.subplots(figsize=(1.5 * n_t + 3, 0.42 * n_m + 1.8))
-    cmap = plt.get_cmap("RdYlGn_r").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="0.85")
     image = ax.imshow(
         rank.to_numpy(dtype=float), cmap=cmap, vmin=1, vmax=max(2, n_m), aspect="auto"
     )

@@ -41,8 +41,9 @@ class RunSummary:
 
 #: what the local executor's forkserver imports once per run, so that each cell it forks
 #: has it: ``torch._dynamo`` is what ``torch.optim`` imports on a method's first optimiser
-#: (about 3 s here, paid by every cell of a learned method otherwise)
-FORKSERVER_PRELOAD = ["boltzbench.child", "torch._dynamo"]
+#: (about 3 s here, paid by every cell of a learned method otherwise); ``ot`` (POT) is what
+#: the metrics import on first use (about 1.5 s, paid by every cell otherwise)
+FORKSERVER_PRELOAD = ["boltzbench.child", "torch._dynamo", "ot"]
 
 
 def _context() -> mp.context.BaseContext:

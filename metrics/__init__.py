@@ -7,6 +7,11 @@ reference's range) and ``high_energy_fraction`` (every target), ``distance_w2``,
 ``distance_tv`` and ``aligned_w2`` (particle targets), ``rama_kl``, ``rama_tv`` and
 ``torsion_w2`` (``aldp``). A metric that does not apply to a target returns None (shown
 as n/a). Each carries a ``version`` that goes into every result row.
+
+POT (``ot``) is imported inside the functions that use it: its import takes about 1.5 s
+beyond torch (it pulls in scikit-learn), which every ``boltzbench`` process paid, the
+commands that compute no metric included; the local executor's forkserver preloads it
+for the cells (``boltzbench.runner.FORKSERVER_PRELOAD``).
 """
 
 from boltzbench.metrics import (  # noqa: F401  (registration)

@@ -50,7 +50,6 @@ import itertools
 from typing import Any
 
 import numpy as np
-import ot
 import torch
 from boltzbench.metrics.particles import ramachandran_histogram
 from boltzbench.metrics.wasserstein import W2_ITER_MAX, W2NotConverged
@@ -217,6 +216,8 @@ def aligned_costs(x: np.ndarray, y: np.ndarray, *, permute: bool, reflect: bool)
 
 def emd_w2(cost: np.ndarray) -> float:
     """sqrt of the exact OT cost between uniform measures for a squared-cost matrix [n, m]."""
+    import ot  # on first use (see boltzbench.metrics)
+
     wa = np.full(cost.shape[0], 1.0 / cost.shape[0])
     wb = np.full(cost.shape[1], 1.0 / cost.shape[1])
     value, log = ot.emd2(wa, wb, cost, numItermax=W2_ITER_MAX, log=True)

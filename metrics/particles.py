@@ -31,7 +31,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import ot
 import torch
 
 from boltzbench.registry import register_metric
@@ -58,6 +57,8 @@ def raw_coordinates_apply(target: Any) -> bool:
 
 def w2_1d(a: np.ndarray, b: np.ndarray) -> float:
     """Exact W2 between two 1-D empirical distributions with uniform weights (any sizes)."""
+    import ot  # on first use (see boltzbench.metrics)
+
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return float(np.sqrt(max(ot.emd2_1d(a, b), 0.0)))
@@ -80,6 +81,8 @@ def energy_range(e_ref: np.ndarray) -> tuple[float, float]:
 @register_metric("energy_w1", version="1")
 def energy_w1(samples: torch.Tensor, reference: torch.Tensor, target: Any) -> float:
     """W1 between the energies (kT) of the samples and of the reference, uncropped."""
+    import ot  # on first use (see boltzbench.metrics)
+
     return float(ot.wasserstein_1d(energies(samples, target), energies(reference, target), p=1))
 
 

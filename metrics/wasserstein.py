@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import ot
 import torch
 from boltzbench.metrics.particles import raw_coordinates_apply
 
@@ -26,6 +25,8 @@ def w2_exact(x: torch.Tensor, y: torch.Tensor) -> float:
     Cost O(n³)-ish in time and O(nm) memory; the metric below caps n. Raises
     :class:`W2NotConverged` if POT does not reach an optimal plan.
     """
+    import ot  # on first use (see boltzbench.metrics)
+
     a = x.detach().to(torch.float64).cpu().numpy()
     b = y.detach().to(torch.float64).cpu().numpy()
     cost = ot.dist(a, b, metric="sqeuclidean")
