@@ -274,7 +274,9 @@ def test_the_finest_affordable_grid(budget, n, steps):
         ("gmm4", 1_000_000, 32, 1104),
     ],
 )
-def test_the_fine_grid_leaves_four_fifths_of_the_budget_to_training(name, budget, steps, weighted):
+def test_the_fine_grid_reserves_at_most_a_fifth_of_the_budget_for_sampling(
+    name, budget, steps, weighted
+):
     """The fine grid's whole sampling (the samples' gradients and the weights) takes at
     most FINE_SAMPLING_SHARE of the budget; the weights get the most particles that fit.
     The old rule (gradients ≤ a quarter, weights ≤ a fifth, raised to 500 particles) took
