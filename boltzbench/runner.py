@@ -26,6 +26,7 @@ from boltzbench.child import pipe_entry
 from boltzbench.fingerprint import fingerprint
 from boltzbench.provenance import provenance
 from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
+from boltzbench.registry import METHODS
 
 
 @dataclass
@@ -40,16 +41,24 @@ class RunSummary:
 
 
 #: what the local executor's forkserver imports once per run, so that each cell it forks
-#: has it: ``torch._dynamo`` is what ``torch.optim`` imports on a method's first optimiser
-#: (about 3 s here, paid by every cell of a learned method otherwise); ``ot`` (POT) is what
-#: the metrics import on first use (about 1.5 s, paid by every cell otherwise)
-FORKSERVER_PRELOAD = ["boltzbench.child", "torch._dynamo", "ot"]
+#: has it: ``ot`` (POT) is what the metrics import on first use (about 1.5 s, paid by every
+#: cell otherwise) ...
+FORKSERVER_PRELOAD = ["boltzbench.child", "ot"]
+#: ... and, when the grid has a trained (``amortized``) method, ``torch._dynamo``, what
+#: ``torch.optim`` imports on a method's first optimiser (about 3 s here, paid by every cell
+#: of a learned method otherwise; a grid of chain methods does not need it)
+LEARNED_PRELOAD = ["torch._dynamo"]
 
 
-def _context() -> mp.context.BaseContext:
+def _context(cells: Iterable[Cell] = ()) -> mp.context.BaseContext:
+    """The local executor's process context: a forkserver (Linux) preloading
+    ``FORKSERVER_PRELOAD``, plus ``LEARNED_PRELOAD`` if any of ``cells`` is a trained
+    method's; spawn elsewhere. The forkserver is started once per process, with the
+    preload of the first run that needs it."""
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
+        learned = any(getattr(METHODS.get(c.method), "amortized", False) for c in cells)
+        ctx.set_forkserver_preload(FORKSERVER_PRELOAD + (LEARNED_PRELOAD if learned else []))
         return ctx
     return mp.get_context("spawn")
 
@@ -209,7 +218,7 @@ def _run_local(
 ) -> None:
     """The local executor: up to ``jobs`` cell processes at a time, each holding its
     cell's lock; a cell locked by another run waits at the back of the queue."""
-    ctx = _context()
+    ctx = _context(todo)
     active: dict[Any, tuple[Any, Cell, float, ExitStack]] = {}
     waiting: deque[Cell] = deque()
 
