@@ -289,23 +289,19 @@ class OSDS:
         return -0.5 * (x * x).sum(1) / s2 - 0.5 * x.shape[1] * math.log(2 * math.pi * s2)
 
     # -------------------------------------------------------------- costs
-    def weight_cost(self, steps: int, target: Counter | None = None) -> float:
-        """Budget units a weighted particle costs beyond its sample: the Hessian term on the
-        k − 1 steps after t = 0 and the final energy (on ``target``, default the fitted one)."""
-        target = self.target if target is None else target
-        exact = self.config.exact_weights and target.dim <= self.config.exact_div_max_dim
-        hvps = target.dim if exact else self.config.weight_probes
-        return unit_cost(target, energy=1, hvp=(steps - 1) * hvps)
+    def _exact_weights(self) -> bool:
+        return self.config.exact_weights and self.dim <= self.config.exact_div_max_dim
 
-    def sampling_cost(
-        self, n: int, n_weighted: int, steps: int, target: Counter | None = None
-    ) -> float:
+    def weight_cost(self, steps: int) -> float:
+        """Budget units a weighted particle costs beyond its sample: the Hessian term on the
+        k − 1 steps after t = 0 and the final energy."""
+        hvps = self.dim if self._exact_weights() else self.config.weight_probes
+        return unit_cost(self.target, energy=1, hvp=(steps - 1) * hvps)
+
+    def sampling_cost(self, n: int, n_weighted: int, steps: int) -> float:
         """Budget units of ``sample(n)`` with ``n_weighted`` weighted particles."""
-        target = self.target if target is None else target
         m = max(n, n_weighted)
-        return unit_cost(target, grad=m * (steps - 1)) + n_weighted * self.weight_cost(
-            steps, target
-        )
+        return unit_cost(self.target, grad=m * (steps - 1)) + n_weighted * self.weight_cost(steps)
 
     def iteration_cost(self, batch: int | None = None) -> float:
         """An upper bound on the budget units of one training iteration on ``batch`` paths
@@ -319,15 +315,7 @@ class OSDS:
     def fit(self, target: Counter, *, seed: int) -> None:
         c = self.config
         c.validate()
-        self.target = target
-        self.dim = target.dim
-        self.sigma0 = float(target.init_std)
-        self.gen = generator(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = Control(self.dim, c.hidden, c.layers, self.sigma0)
-        self.teacher = copy.deepcopy(self.net).requires_grad_(False)
-        opt = torch.optim.Adam(self.net.parameters(), lr=c.lr)
+        opt = self.start(target, seed)
         budgeted = has_budget(target)
         self.steps = self.fine_steps(target)
         reserve = 0.0
@@ -344,17 +332,37 @@ class OSDS:
             return it < c.iters
 
         it = 0
-        self.skipped = 0
         while more(it):
-            loss, path = self._path_loss()
-            self._step(opt, loss)
-            self.history.append(float(loss.detach()))
-            alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))  # it: 0-based
-            parts = self._distill_terms(path)
-            sd = parts["state"] + c.vc_weight * parts["volume"] + c.jac_weight * parts["jacobian"]
-            self._step(opt, alpha * sd)
+            self.iteration(opt, it)
             it += 1
         self.iterations = it
+
+    def start(self, target: Counter, seed: int) -> torch.optim.Optimizer:
+        """Fresh networks (student and EMA teacher) for ``target`` and their optimiser."""
+        c = self.config
+        self.target = target
+        self.dim = target.dim
+        self.sigma0 = float(target.init_std)
+        self.gen = generator(seed)
+        self.skipped = 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = Control(self.dim, c.hidden, c.layers, self.sigma0)
+        self.teacher = copy.deepcopy(self.net).requires_grad_(False)
+        return torch.optim.Adam(self.net.parameters(), lr=c.lr)
+
+    def iteration(self, opt: torch.optim.Optimizer, it: int) -> dict[str, torch.Tensor]:
+        """Training iteration ``it`` (0-based) on ``self.batch`` paths: a step on the path
+        loss, then one on the ramped self-distillation loss; returns its parts."""
+        c = self.config
+        loss, path = self._path_loss()
+        self._step(opt, loss)
+        self.history.append(float(loss.detach()))
+        alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))
+        parts = self._distill_terms(path)
+        sd = parts["state"] + c.vc_weight * parts["volume"] + c.jac_weight * parts["jacobian"]
+        self._step(opt, alpha * sd)
+        return parts
 
     def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         """One clipped Adam step on ``loss`` and the EMA update; a step whose loss or

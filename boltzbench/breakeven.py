@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from boltzbench.registry import METHODS, UnknownNameError
+from boltzbench.registry import is_amortized
 from boltzbench.tables import primary_metrics
 
 COLUMNS = [
@@ -40,15 +40,6 @@ COLUMNS = [
     "samples_per_second",
     "mcmc_samples_per_second",
 ]
-
-
-def is_amortized(registry_name: str) -> bool:
-    """Whether the registered method declares ``amortized = True`` (a trained sampler whose
-    samples cost a fixed, small number of evaluations each)."""
-    try:
-        return bool(getattr(METHODS.get(registry_name), "amortized", False))
-    except UnknownNameError:
-        return False
 
 
 def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:

@@ -108,6 +108,15 @@ def register_method(name: str) -> Callable[[type], type]:
     return METHODS.register(name)
 
 
+def is_amortized(registry_name: str) -> bool:
+    """Whether the registered method declares ``amortized = True`` (a trained sampler whose
+    samples cost a fixed, small number of evaluations each); False for unknown names."""
+    try:
+        return bool(getattr(METHODS.get(registry_name), "amortized", False))
+    except UnknownNameError:
+        return False
+
+
 def register_target(name: str) -> Callable[[Any], Any]:
     """Decorator: register a target class or zero-argument factory."""
     return TARGETS.register(name)

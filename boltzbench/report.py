@@ -18,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from boltzbench import budgetfig, figures
-from boltzbench.breakeven import break_even, is_amortized
+from boltzbench.breakeven import break_even
 from boltzbench.crossover import crossover
 from boltzbench.files import atomic_write_bytes
 from boltzbench.htmlpage import render
 from boltzbench.markdown import leaderboard_markdown
+from boltzbench.registry import is_amortized
 from boltzbench.tables import at_largest_budget, leaderboard, load_curves, load_runs, overall
 
 

@@ -26,7 +26,7 @@ from boltzbench.child import pipe_entry
 from boltzbench.fingerprint import fingerprint
 from boltzbench.provenance import provenance
 from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
-from boltzbench.registry import METHODS
+from boltzbench.registry import is_amortized
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _context(cells: Iterable[Cell] = ()) -> mp.context.BaseContext:
     preload of the first run that needs it."""
     if sys.platform.startswith("linux"):
         ctx = mp.get_context("forkserver")
-        learned = any(getattr(METHODS.get(c.method), "amortized", False) for c in cells)
+        learned = any(is_amortized(c.method) for c in cells)
         ctx.set_forkserver_preload(FORKSERVER_PRELOAD + (LEARNED_PRELOAD if learned else []))
         return ctx
     return mp.get_context("spawn")

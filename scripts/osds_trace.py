@@ -13,13 +13,12 @@ docs/methods.md quotes ``python scripts/osds_trace.py double_well 1000 100
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 
 import boltzbench.metrics  # noqa: F401  (registration)
 import torch
-from boltzbench.baselines.osds import OSDS, Control, OSDSConfig
+from boltzbench.baselines.osds import OSDS, OSDSConfig
 from boltzbench.metrics.multiscale import mmd_multi
 
 from boltzbench.counter import Counter
@@ -34,19 +33,11 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     target = TARGETS.get(name)()
     ref = torch.as_tensor(target.reference().samples)[:2000]
-    counter = Counter(target)
-    c = OSDSConfig(iters=iters, **params)
-    m = OSDS(c)
-    m.target, m.dim, m.sigma0 = counter, counter.dim, float(counter.init_std)
-    m.gen, m.batch, m.skipped = generator(seed), c.batch_size, 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        m.net = Control(m.dim, c.hidden, c.layers, m.sigma0)
-    m.teacher = copy.deepcopy(m.net).requires_grad_(False)
-    opt = torch.optim.Adam(m.net.parameters(), lr=c.lr)
+    m = OSDS(OSDSConfig(iters=iters, **params))
+    opt = m.start(Counter(target), seed)
     x0 = m.sigma0 * torch.randn(2000, m.dim, generator=generator(1234))
     state: list[float] = []
-    for it in range(iters + 1):  # the loop of OSDS.fit, with snapshots
+    for it in range(iters + 1):  # OSDS.fit's loop, with snapshots
         if it % every == 0:
             row: dict = {"it": it}
             for k in (1, 2, 4, 8, 32):
@@ -57,12 +48,7 @@ def main(argv: list[str]) -> None:
             state = []
         if it == iters:
             break
-        loss, path = m._path_loss()
-        m._step(opt, loss)
-        alpha = c.sd_weight * min(1.0, (it + 1) / max(1, c.sd_warmup))
-        parts = m._distill_terms(path)
-        sd = parts["state"] + c.vc_weight * parts["volume"] + c.jac_weight * parts["jacobian"]
-        m._step(opt, alpha * sd)
+        parts = m.iteration(opt, it)
         state.append(float(parts["state"].detach()))
 
 
