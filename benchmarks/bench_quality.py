@@ -22,9 +22,9 @@ def run_all() -> dict[str, dict[str, Any]]:
 
     ``evals`` is the cell's total cost in the default cost units (see ``CostModel``).
     """
-    from boltzbench.cells import execute_cell
     from boltzbench.counter import total_cost
-    from boltzbench.suites import expand, get_suite
+    from boltzbench.run.cells import execute_cell
+    from boltzbench.run.suites import expand, get_suite
 
     cells = expand(
         get_suite("quick"),

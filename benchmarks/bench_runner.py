@@ -25,9 +25,9 @@ PLUGIN = str(Path(__file__).resolve().with_name("trivial_method.py"))
 
 def trivial_overhead(n_cells: int = 8, jobs: int = 2) -> float:
     """Mean runner overhead per cell (seconds) on a grid of do-nothing cells."""
-    from boltzbench.cells import Cell, resolve
     from boltzbench.registry import load_plugin
-    from boltzbench.runner import run_cells
+    from boltzbench.run.cells import Cell, resolve
+    from boltzbench.run.scheduler import run_cells
 
     load_plugin(PLUGIN)
     cells = [
@@ -81,7 +81,7 @@ def main() -> None:
     print(f"do-nothing cells: {trivial_overhead():.3f} s of runner overhead per cell")
     if not args.dir:
         return
-    from boltzbench.report import build_report
+    from boltzbench.report.build import build_report
 
     split = overhead_of(Path(args.dir))
     if not split["cells"]:

@@ -21,53 +21,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boltzbench.counter import Counts
 from boltzbench.files import atomic_write_bytes, atomic_write_json, nan_to_none, npy_bytes
 
-if TYPE_CHECKING:
-    from boltzbench.cells import Cell
-
 SCHEMA_VERSION = 2  # 2: records carry a checksum (and their samples' SHA-256)
-
-
-def base_record(cell: Cell, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The fields every record has, before anything runs (status ``failed`` until the cell
-    says otherwise)."""
-    return {
-        "schema": SCHEMA_VERSION,
-        "cell_id": cell.cell_id,
-        "suite": cell.suite,
-        "target": cell.target,
-        "method": cell.label,
-        "registry_name": cell.method,
-        "seed": cell.seed,
-        "budget": cell.budget,
-        "cost_model": dict(cell.cost),
-        "params": dict(cell.params),
-        "config": dict(cell.config),
-        "config_hash": cell.config_hash,
-        "status": "failed",
-        "error": "",
-        "counts": Counts().as_dict(),
-        "train_seconds": None,
-        "sample_seconds": None,
-        "n_samples": None,
-        "metrics": {},
-        "floors": {},
-        "metric_versions": {},
-        "metric_estimators": {},
-        "diagnostics": {},
-        **provenance,
-    }
-
-
-def stopped_record(cell: Cell, provenance: dict[str, Any], status: str, error: str) -> dict:
-    """The record of a cell whose process was killed or died before reporting."""
-    record = base_record(cell, provenance)
-    record["status"], record["error"] = status, error
-    return record
 
 
 def record_checksum(record: dict[str, Any]) -> str:

@@ -137,7 +137,7 @@ def register_metric(
     about itself (its importance weights, say) rather than from its samples.
 
     A metric's direction lives here and nowhere else: ``lower_is_better`` is what the
-    tables, ranks and comparisons read (:func:`boltzbench.tables.lower_is_better`).
+    tables, ranks and comparisons read (:func:`boltzbench.report.tables.lower_is_better`).
 
     Args:
         name: the column name in ``runs.csv``.

@@ -23,7 +23,7 @@ from boltzbench.baselines.pita import PITA, PITAConfig
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
-from boltzbench.suites import SMALL_PITA
+from boltzbench.run.suites import SMALL_PITA
 
 
 def _row(x: torch.Tensor, e: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> str:

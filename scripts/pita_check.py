@@ -22,7 +22,7 @@ from boltzbench.counter import Counter
 from boltzbench.driver import run_method
 from boltzbench.protocols import build_method
 from boltzbench.registry import METHODS, TARGETS
-from boltzbench.suites import SMALL_PITA, get_suite
+from boltzbench.run.suites import SMALL_PITA, get_suite
 
 N_SAMPLES = 2000
 

@@ -195,8 +195,8 @@ def crosscheck_table(folder: Path = REPO / "results" / "posteriordb" / "crossche
 
 def sweep_table(results: Path = REPO / "results" / "sweep") -> str:
     """Where each amortized method overtakes each MCMC method in the budget sweep
-    (:func:`boltzbench.crossover.summary_table` of results/sweep/crossover.csv)."""
-    from boltzbench.crossover import summary_table
+    (:func:`boltzbench.report.crossover.summary_table` of results/sweep/crossover.csv)."""
+    from boltzbench.report.crossover import summary_table
 
     if not (results / "crossover.csv").is_file():
         return f"(no results in {results.relative_to(REPO)} yet)"

@@ -19,9 +19,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from boltzbench.cells import resolve
 from boltzbench.records import read_record, record_path
-from boltzbench.suites import expand, get_suite
+from boltzbench.run.cells import resolve
+from boltzbench.run.suites import expand, get_suite
 
 
 def reuse(src: Path, dst: Path, suite: str, targets: list[str] | None) -> int:

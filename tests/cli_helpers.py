@@ -24,14 +24,14 @@ def cli(*args, cwd=None, pythonpath=None) -> subprocess.CompletedProcess:
 
 
 def cli_inproc(*args) -> subprocess.CompletedProcess:
-    """``boltzbench ARGS`` run in this process (``boltzbench.cli.main``), for checks that
+    """``boltzbench ARGS`` run in this process (``boltzbench.cli.commands.main``), for checks that
     end before any cell runs (usage errors): the same code path as ``cli`` without the
     two seconds of interpreter and torch start-up. Plugins change the registries, so tests
     that load one use ``cli``."""
     import contextlib
     import io
 
-    from boltzbench.cli import main
+    from boltzbench.cli.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

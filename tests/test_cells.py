@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from boltzbench.cells import Cell, execute_cell, resolve
 from boltzbench.registry import load_plugin
+from boltzbench.run.cells import Cell, execute_cell, resolve
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 

@@ -157,7 +157,7 @@ def test_run_grid_then_report(tmp_path):
     board = pd.read_csv(out_dir / "leaderboard.csv")
     # the suite's metrics that apply to gmm4 and banana (particle, torsion and estimate
     # metrics do not: mala gives no log Z)
-    from boltzbench.suites import SUITES
+    from boltzbench.run.suites import SUITES
 
     applicable = {
         "mmd_multi", "mmd_x0.1", "mmd_x0.3", "mean_error", "cov_error", "mmd", "w2",
@@ -223,7 +223,7 @@ def test_a_target_without_its_extra_is_skipped_or_refused(tmp_path, monkeypatch,
     from boltzbench.targets import aldp
 
     from boltzbench import cli as cli_module
-    from boltzbench.suites import unavailable_targets
+    from boltzbench.run.suites import unavailable_targets
 
     def missing():
         raise aldp.MissingExtra("target 'aldp' needs OpenMM: pip install 'boltzbench[molecules]'")

@@ -14,7 +14,7 @@ from boltzbench.counter import Counter
 from boltzbench.driver import run_method
 from boltzbench.protocols import build_method, primary_metric
 from boltzbench.registry import METHODS, METRICS, TARGETS, load_plugin
-from boltzbench.tables import interval, lower_is_better, shared_ranks
+from boltzbench.report.tables import interval, lower_is_better, shared_ranks
 
 #: generated references that take minutes to build are checked when BOLTZBENCH_SLOW=1
 SLOW = {"lj13", "aldp"}

@@ -1,4 +1,4 @@
-"""boltzbench.crossover: the budgets at which a sweep's amortized samplers overtake MCMC."""
+"""boltzbench.report.crossover: the budgets at which a sweep's amortized samplers overtake MCMC."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from boltzbench.crossover import COLUMNS, crossover, summary_table
+from boltzbench.report.crossover import COLUMNS, crossover, summary_table
 
 BUDGETS = [1e4, 1e5, 1e6]
 
@@ -140,7 +140,7 @@ def test_an_mcmc_method_at_the_exact_floor_cannot_be_beaten():
 
 
 def test_sweep_failures_below_the_largest_budget_are_listed_once_per_method_and_budget():
-    from boltzbench.markdown import _sweep_failures
+    from boltzbench.report.markdown import _sweep_failures
 
     def run(target, seed, budget, status="ok", error=""):
         cell = f"{target}-{seed}-{budget}"

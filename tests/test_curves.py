@@ -8,9 +8,10 @@ import pytest
 import torch
 from boltzbench.targets.gmm import GMM4
 
-from boltzbench import figures, scoring
 from boltzbench.protocols import Snapshot, primary_metric
-from boltzbench.scoring import score_curve
+from boltzbench.report import figures
+from boltzbench.score import scoring
+from boltzbench.score.scoring import score_curve
 
 
 def test_each_snapshot_is_scored_against_the_floor_at_its_own_size(monkeypatch):

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from boltzbench.cells import Cell, resolve
-from boltzbench.runner import run_cells
-from boltzbench.tables import load_runs
+from boltzbench.report.tables import load_runs
+from boltzbench.run.cells import Cell, resolve
+from boltzbench.run.scheduler import run_cells
 
 FAULTY = str(Path(__file__).resolve().parent / "plugins" / "faulty_methods.py")
 
@@ -100,7 +100,7 @@ def test_dask_gives_the_local_rows_and_resumes(cluster, tmp_path):
 
 
 def test_dask_from_the_command_line(cluster, tmp_path):
-    from boltzbench.cli import main
+    from boltzbench.cli.commands import main
 
     out = tmp_path / "cli"
     code = main(
@@ -133,7 +133,7 @@ def test_dask_from_the_command_line(cluster, tmp_path):
 
 
 def test_dask_needs_a_scheduler(tmp_path, capsys):
-    from boltzbench.cli import main
+    from boltzbench.cli.commands import main
 
     code = main(["run", "--executor", "dask", "--out", str(tmp_path / "x")])
     assert code == 2

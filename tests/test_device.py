@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from boltzbench.cli import main
+from boltzbench.cli.commands import main
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from cli_helpers import PLUGINS, cli, cli_inproc
 
-from boltzbench.cells import Cell, resolve
 from boltzbench.registry import load_plugin
-from boltzbench.report import build_report
-from boltzbench.runner import run_cells
-from boltzbench.tables import load_runs
+from boltzbench.report.build import build_report
+from boltzbench.report.tables import load_runs
+from boltzbench.run.cells import Cell, resolve
+from boltzbench.run.scheduler import run_cells
 
 FAULTY = str(PLUGINS / "faulty_methods.py")
 

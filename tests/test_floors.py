@@ -4,8 +4,8 @@ import pytest
 import torch
 from boltzbench.targets.gmm import GMM4
 
-from boltzbench.floors import FLOOR_SEED_OFFSET, noise_floors
 from boltzbench.registry import METRICS
+from boltzbench.score.floors import FLOOR_SEED_OFFSET, noise_floors
 
 
 def test_floor_is_the_metric_of_independent_exact_sets():

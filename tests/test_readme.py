@@ -38,8 +38,8 @@ def test_committed_results_hold_the_cells_their_suite_plans():
     (results/quick held 15 MALA records of the configuration before the mass-matrix
     option beside the current ones). quick, full, paper and sweep are complete;
     posteriordb is still being filled (issue 19)."""
-    from boltzbench.cells import resolve
-    from boltzbench.suites import expand, get_suite
+    from boltzbench.run.cells import resolve
+    from boltzbench.run.suites import expand, get_suite
 
     for suite, complete in (
         ("quick", True),

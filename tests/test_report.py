@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boltzbench.tables import leaderboard
+from boltzbench.report.tables import leaderboard
 
 
 def _runs():
@@ -47,7 +47,7 @@ def test_bootstrap_interval_matches_the_enumerated_bootstrap():
     4⁴ = 256 resamples are equally likely and can be enumerated exactly."""
     import itertools
 
-    from boltzbench.tables import interval
+    from boltzbench.report.tables import interval
 
     values = np.array([0.1, 0.4, 0.2, 0.9])
     mean, low, high = interval(values)
@@ -64,7 +64,7 @@ def test_a_split_set_of_seeds_does_not_reach_below_its_values():
     """Three of five seeds collapsed (PITA on funnel): the t-interval reached below zero
     and so the exact floor; the bootstrap interval stays inside the values' range and
     keeps the method apart from one whose seeds are all near the floor."""
-    from boltzbench.tables import interval, shared_ranks
+    from boltzbench.report.tables import interval, shared_ranks
 
     split = np.array([0.96, 50.09, 50.09, 0.91, 50.09])
     good = np.array([0.01, 0.012, 0.009, 0.011, 0.013])
@@ -74,7 +74,7 @@ def test_a_split_set_of_seeds_does_not_reach_below_its_values():
 
 
 def test_overlapping_intervals_share_a_rank():
-    from boltzbench.tables import shared_ranks
+    from boltzbench.report.tables import shared_ranks
 
     # a and b overlap; c is worse than both beyond the intervals; d failed
     means = [1.0, 1.1, 3.0, np.nan]
@@ -88,7 +88,7 @@ def test_overlapping_intervals_share_a_rank():
 
 
 def test_budgets_rank_separately_and_the_headline_is_the_largest():
-    from boltzbench.tables import at_largest_budget
+    from boltzbench.report.tables import at_largest_budget
 
     rows = []
     for budget, better in [(1000, "a"), (10000, "b")]:
@@ -129,7 +129,7 @@ def _board(means):
 
 
 def test_compare_classifies_changes():
-    from boltzbench.compare import compare
+    from boltzbench.report.compare import compare
 
     now = _board({"a": 0.1, "b": 0.5, "c": 0.3, "new": 0.2})
     before = _board({"a": 0.3, "b": 0.2, "c": 0.305, "gone": 0.1})
@@ -143,7 +143,7 @@ def test_break_even_by_hand():
     units, 1 per sample; MCMC first reaches 0.01 at 600 units with 100 draws (6 per sample):
     n* = 1000 / (6 − 1) = 200. Throughput: 50 samples in 0.5 s is 100/s; MCMC spends
     2 s on 1000 evaluations, so 6 evaluations per sample give 1 / (6 · 0.002) = 83.3/s."""
-    from boltzbench.breakeven import break_even
+    from boltzbench.report.breakeven import break_even
 
     runs = pd.DataFrame(
         [

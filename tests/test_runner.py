@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from boltzbench.cells import Cell, resolve
 from boltzbench.registry import load_plugin
-from boltzbench.runner import run_cells
-from boltzbench.suites import SUITES, expand
+from boltzbench.run.cells import Cell, resolve
+from boltzbench.run.scheduler import run_cells
+from boltzbench.run.suites import SUITES, expand
 
 PLUGINS = Path(__file__).resolve().parent / "plugins"
 

@@ -13,7 +13,7 @@ import torch
 
 from boltzbench.records import read_record
 from boltzbench.registry import METRICS, TARGETS
-from boltzbench.scoring import rescore, score_record
+from boltzbench.score.scoring import rescore, score_record
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "results" / "quick"

@@ -9,7 +9,7 @@ from boltzbench.counter import Counter
 from boltzbench.driver import run_method
 from boltzbench.protocols import build_method
 from boltzbench.registry import METHODS, TARGETS
-from boltzbench.suites import POSTERIORDB_TARGETS
+from boltzbench.run.suites import POSTERIORDB_TARGETS
 
 TINY = {
     "ula": {"warmup": 20},

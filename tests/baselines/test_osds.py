@@ -19,7 +19,7 @@ from boltzbench.baselines.osds import (
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS
-from boltzbench.suites import ALL_METHODS
+from boltzbench.run.suites import ALL_METHODS
 
 
 class Gaussian:

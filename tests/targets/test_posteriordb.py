@@ -15,7 +15,7 @@ from scipy import linalg, special, stats
 
 from boltzbench.guard import SealedError, sealed
 from boltzbench.registry import TARGETS
-from boltzbench.suites import POSTERIORDB_TARGETS
+from boltzbench.run.suites import POSTERIORDB_TARGETS
 from boltzbench.testing import check_score_is_minus_energy_gradient, check_target
 
 NAMES = list(POSTERIORDB_TARGETS)

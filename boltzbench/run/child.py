@@ -1,7 +1,7 @@
 """A cell's own process: its entry points, thread count and memory limit.
 
 Two ways in: :func:`pipe_entry` (the local executor forks a child that sends
-``(record, samples)`` back through a pipe) and ``python -m boltzbench.child JOB RESULT``
+``(record, samples)`` back through a pipe) and ``python -m boltzbench.run.child JOB RESULT``
 (:func:`run_in_subprocess`, used where the caller cannot fork a child of its own: a Dask
 worker is a daemon process). Both end in :func:`run_in_this_process`, which never raises.
 """
@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 
-from boltzbench.cells import Cell, execute_cell
 from boltzbench.files import atomic_write_bytes
-from boltzbench.records import base_record, stopped_record
+from boltzbench.run.cells import Cell, base_record, execute_cell, stopped_record
 
 
 def limit_memory(limit_bytes: int) -> None:
@@ -117,7 +116,7 @@ def run_in_subprocess(
         job.write_bytes(pickle.dumps((cell, plugins, threads, prov, memory_limit)))
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "boltzbench.child", str(job), str(result)],
+                [sys.executable, "-m", "boltzbench.run.child", str(job), str(result)],
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -134,7 +133,7 @@ def run_in_subprocess(
 
 
 def main(argv: list[str]) -> int:
-    """``python -m boltzbench.child JOB RESULT``: run the pickled job, pickle the result."""
+    """``python -m boltzbench.run.child JOB RESULT``: run the pickled job, pickle the result."""
     job, result = argv
     cell, plugins, threads, prov, memory_limit = pickle.loads(Path(job).read_bytes())
     atomic_write_bytes(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from boltzbench.crossover import summary_frame
-from boltzbench.views import overall_view, target_view
+from boltzbench.report.crossover import summary_frame
+from boltzbench.report.views import overall_view, target_view
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1400px; }

@@ -15,7 +15,7 @@ from boltzbench.registry import METHODS, METRICS, TARGETS, load_plugin
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from boltzbench.suites import SUITES
+    from boltzbench.run.suites import SUITES
 
     for plugin in args.plugin:
         load_plugin(plugin)

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 from boltzbench import options
-from boltzbench.listing import cmd_list
+from boltzbench.cli.listing import cmd_list
 from boltzbench.options import UsageError
-from boltzbench.preflight import check_targets, prepare_references
 from boltzbench.registry import (
     METRICS,
     TARGETS,
@@ -23,6 +22,7 @@ from boltzbench.registry import (
     UnknownNameError,
     load_plugin,
 )
+from boltzbench.run.preflight import check_targets, prepare_references
 
 EXIT_USAGE = 2
 EXIT_FAILED_BASE = 100
@@ -34,9 +34,9 @@ def _load_plugins(plugins: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from boltzbench.report import build_report
-    from boltzbench.runner import run_cells
-    from boltzbench.suites import expand, get_suite, unavailable_targets
+    from boltzbench.report.build import build_report
+    from boltzbench.run.scheduler import run_cells
+    from boltzbench.run.suites import expand, get_suite, unavailable_targets
 
     _load_plugins(args.plugin)
     suite = get_suite(args.suite)
@@ -162,8 +162,8 @@ def _command_line() -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from boltzbench.report import build_report
-    from boltzbench.scoring import rescore
+    from boltzbench.report.build import build_report
+    from boltzbench.score.scoring import rescore
 
     _load_plugins(args.plugin)
     out = Path(args.dir)
@@ -182,7 +182,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from boltzbench.report import build_report
+    from boltzbench.report.build import build_report
 
     _load_plugins(args.plugin)
     out = Path(args.dir)
@@ -198,9 +198,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _compare(out: Path, other: Path) -> None:
     import pandas as pd
 
-    from boltzbench.compare import compare
     from boltzbench.files import atomic_write_bytes
-    from boltzbench.report import build_report
+    from boltzbench.report.build import build_report
+    from boltzbench.report.compare import compare
 
     if not (other / "cells").is_dir():
         raise UsageError(f"{other} has no cells/ folder: not a boltzbench results folder")

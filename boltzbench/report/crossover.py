@@ -28,7 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from boltzbench.tables import lower_is_better
+from boltzbench.report.tables import lower_is_better
 
 COLUMNS = [
     "target",

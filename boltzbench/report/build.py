@@ -4,9 +4,9 @@
 
 Everything is derived from ``DIR/cells/*.json`` (and the samples they point to), so
 ``boltzbench report DIR`` rebuilds it at any time; nothing is edited by hand. The work is
-done elsewhere: tables and ranks in :mod:`boltzbench.tables`, figures in
-:mod:`boltzbench.figures`, the two documents in :mod:`boltzbench.markdown` and
-:mod:`boltzbench.htmlpage`.
+done elsewhere: tables and ranks in :mod:`boltzbench.report.tables`, figures in
+:mod:`boltzbench.report.figures`, the two documents in :mod:`boltzbench.report.markdown` and
+:mod:`boltzbench.report.htmlpage`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from boltzbench import budgetfig, figures
-from boltzbench.breakeven import break_even
-from boltzbench.crossover import crossover
 from boltzbench.files import atomic_write_bytes
-from boltzbench.htmlpage import render
-from boltzbench.markdown import leaderboard_markdown
 from boltzbench.registry import is_amortized
-from boltzbench.tables import at_largest_budget, leaderboard, load_curves, load_runs, overall
+from boltzbench.report import budgetfig, figures
+from boltzbench.report.breakeven import break_even
+from boltzbench.report.crossover import crossover
+from boltzbench.report.htmlpage import render
+from boltzbench.report.markdown import leaderboard_markdown
+from boltzbench.report.tables import at_largest_budget, leaderboard, load_curves, load_runs, overall
 
 
 def _csv(path: Path, df: pd.DataFrame) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from boltzbench.tables import metric_columns
+from boltzbench.report.tables import metric_columns
 
 
 def fmt_value(mean: float, low: float, high: float) -> str:
@@ -73,7 +73,7 @@ def target_view(
 
 
 def overall_view(summary: pd.DataFrame) -> pd.DataFrame:
-    """The overall table, formatted (see :func:`boltzbench.tables.overall`)."""
+    """The overall table, formatted (see :func:`boltzbench.report.tables.overall`)."""
     if summary.empty:
         return summary
     return pd.DataFrame(

@@ -27,8 +27,8 @@ def prepare_references(names: list[str]) -> None:
     starts: a cell's process is a daemon and cannot start the worker processes a generated
     reference may need (``aldp``'s replica exchange). A target whose sets cannot be made
     is reported on stderr; its cells then fail with the reason, the run goes on."""
-    from boltzbench.floors import prepare_references as prepare
     from boltzbench.registry import TARGETS
+    from boltzbench.score.floors import prepare_references as prepare
 
     for name in names:
         start = time.perf_counter()

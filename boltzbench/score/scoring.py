@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from boltzbench.driver import validate_samples
-from boltzbench.floors import noise_floors
 from boltzbench.protocols import primary_metric
 from boltzbench.records import iter_records, reseal
 from boltzbench.registry import METRICS, TARGETS
+from boltzbench.score.floors import noise_floors
 
 
 def one_line(exc: BaseException) -> str:

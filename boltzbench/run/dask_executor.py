@@ -2,7 +2,7 @@
 --scheduler ADDRESS``).
 
 Each cell is one Dask task. On the worker the task runs the cell in a fresh Python process
-(:mod:`boltzbench.child`, under the cell's time limit) and writes its record and
+(:mod:`boltzbench.run.child`, under the cell's time limit) and writes its record and
 samples atomically into the results folder, which must be shared by the workers and the
 machine that submits (a network file system on a cluster). The submitting process only
 watches: a task that fails (its worker died, say) gets a ``crashed`` record written here,
@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from boltzbench.cells import Cell
-from boltzbench.child import run_in_subprocess
-from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
+from boltzbench.records import cell_lock, read_record, record_path, write_record
+from boltzbench.run.cells import Cell, stopped_record
+from boltzbench.run.child import run_in_subprocess
 
 
 class MissingDask(ImportError):

@@ -4,7 +4,7 @@ finished cells are skipped on rerun.
 Records and samples go to the record store (:mod:`boltzbench.records`) through the parent
 process after the child has finished, atomically, so an interrupted run never leaves a
 half-written record. Cells run on this machine (:func:`_run_local`) or on a Dask cluster
-(:mod:`boltzbench.dask_executor`); both run a cell through :mod:`boltzbench.child`.
+(:mod:`boltzbench.run.dask_executor`); both run a cell through :mod:`boltzbench.run.child`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from boltzbench.cells import Cell
-from boltzbench.child import pipe_entry
 from boltzbench.fingerprint import fingerprint
 from boltzbench.provenance import provenance
-from boltzbench.records import cell_lock, read_record, record_path, stopped_record, write_record
+from boltzbench.records import cell_lock, read_record, record_path, write_record
 from boltzbench.registry import is_amortized
+from boltzbench.run.cells import Cell, stopped_record
+from boltzbench.run.child import pipe_entry
 
 
 @dataclass
@@ -43,7 +43,7 @@ class RunSummary:
 #: what the local executor's forkserver imports once per run, so that each cell it forks
 #: has it: ``ot`` (POT) is what the metrics import on first use (about 1.5 s, paid by every
 #: cell otherwise) ...
-FORKSERVER_PRELOAD = ["boltzbench.child", "ot"]
+FORKSERVER_PRELOAD = ["boltzbench.run.child", "ot"]
 #: ... and, when the grid has a trained (``amortized``) method, ``torch._dynamo``, what
 #: ``torch.optim`` imports on a method's first optimiser (about 3 s here, paid by every cell
 #: of a learned method otherwise; a grid of chain methods does not need it)
@@ -89,7 +89,7 @@ def run_cells(
         progress: show a progress bar on stderr.
         device: torch device the cells' methods and metrics run on (``cpu``, ``cuda``).
         executor: ``local`` (processes on this machine) or ``dask`` (a Dask distributed
-            cluster at ``scheduler``; see :mod:`boltzbench.dask_executor`).
+            cluster at ``scheduler``; see :mod:`boltzbench.run.dask_executor`).
         memory_limit: bytes of address space a cell's process may add (CPU runs, Linux);
             past it allocations fail and the cell's status is ``out_of_memory``.
 
@@ -164,7 +164,7 @@ def run_cells(
         bar.update(1)
 
     if executor == "dask":
-        from boltzbench.dask_executor import run_on_dask
+        from boltzbench.run.dask_executor import run_on_dask
 
         try:
             run_on_dask(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from boltzbench.tables import lower_is_better
+from boltzbench.report.tables import lower_is_better
 
 KEYS = ["target", "method", "budget", "metric"]
 

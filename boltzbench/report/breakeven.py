@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.registry import is_amortized
-from boltzbench.tables import primary_metrics
+from boltzbench.report.tables import primary_metrics
 
 COLUMNS = [
     "target",

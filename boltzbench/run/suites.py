@@ -14,10 +14,10 @@ from typing import Any
 
 from boltzbench.baselines.osds import PAPER_CONFIG as OSDS_PAPER_CONFIG
 from boltzbench.baselines.pita import PAPER_CONFIG as PITA_PAPER_CONFIG
-from boltzbench.cells import Cell, resolve
 from boltzbench.counter import DEFAULT_COST, CostModel
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.registry import UnknownNameError
+from boltzbench.run.cells import Cell, resolve
 
 
 @dataclass(frozen=True)

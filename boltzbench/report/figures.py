@@ -20,7 +20,7 @@ import pandas as pd
 
 from boltzbench.files import atomic_write_bytes
 from boltzbench.registry import TARGETS, UnknownNameError
-from boltzbench.tables import interval, primary_metrics
+from boltzbench.report.tables import interval, primary_metrics
 
 MAX_COLS = 4
 #: a value more than this many times the median of a panel's methods is "diverged"

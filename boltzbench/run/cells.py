@@ -1,10 +1,10 @@
 """One cell of a grid: (target, method + config, seed, budget, cost model), and how it is
 executed.
 
-:func:`execute_cell` runs in the cell's own process (see :mod:`boltzbench.child`): it
+:func:`execute_cell` runs in the cell's own process (see :mod:`boltzbench.run.child`): it
 builds the target and the method, hands the method a :class:`~boltzbench.counter.Counter`
 (never the raw target), drives it with :func:`boltzbench.driver.run_method` and scores
-the samples with :mod:`boltzbench.scoring`. It never raises for a method's fault: the
+the samples with :mod:`boltzbench.score.scoring`. It never raises for a method's fault: the
 record's ``status`` and ``error`` say what went wrong.
 """
 
@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from boltzbench.counter import DEFAULT_COST, BudgetExceeded, CostModel, Counter
+from boltzbench.counter import DEFAULT_COST, BudgetExceeded, CostModel, Counter, Counts
 from boltzbench.driver import InvalidSamples, UncountedEvaluations, run_method
 from boltzbench.fingerprint import fingerprint
 from boltzbench.guard import SealedError
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
-from boltzbench.records import base_record
+from boltzbench.records import SCHEMA_VERSION
 from boltzbench.registry import METHODS, METRICS, TARGETS
-from boltzbench.scoring import one_line, score_curve, score_record
+from boltzbench.score.scoring import one_line, score_curve, score_record
 
 
 @dataclass(frozen=True)
@@ -152,3 +152,41 @@ def execute_cell(
         score_curve(target, getattr(method, "snapshots", None), record)
     record["wall_seconds"] = time.time() - started
     return record, None if run is None else run.samples.numpy()
+
+
+def base_record(cell: Cell, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The fields every record has, before anything runs (status ``failed`` until the cell
+    says otherwise)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "cell_id": cell.cell_id,
+        "suite": cell.suite,
+        "target": cell.target,
+        "method": cell.label,
+        "registry_name": cell.method,
+        "seed": cell.seed,
+        "budget": cell.budget,
+        "cost_model": dict(cell.cost),
+        "params": dict(cell.params),
+        "config": dict(cell.config),
+        "config_hash": cell.config_hash,
+        "status": "failed",
+        "error": "",
+        "counts": Counts().as_dict(),
+        "train_seconds": None,
+        "sample_seconds": None,
+        "n_samples": None,
+        "metrics": {},
+        "floors": {},
+        "metric_versions": {},
+        "metric_estimators": {},
+        "diagnostics": {},
+        **provenance,
+    }
+
+
+def stopped_record(cell: Cell, provenance: dict[str, Any], status: str, error: str) -> dict:
+    """The record of a cell whose process was killed or died before reporting."""
+    record = base_record(cell, provenance)
+    record["status"], record["error"] = status, error
+    return record

@@ -1,5 +1,5 @@
 """The budget sweep's figure, ``budgets.png``: quality against budget, one line per method.
-(Apart from :mod:`boltzbench.figures` to keep each module small; it shares its helpers.)"""
+(Apart from :mod:`boltzbench.report.figures` to keep each module small; it shares its helpers.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from boltzbench.figures import _legend, _scale, grid, save_png
+from boltzbench.report.figures import _legend, _scale, grid, save_png
 
 
 def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
