@@ -3,7 +3,7 @@
     python scripts/crosscheck_posteriordb.py [--targets pdb_ark ...] [--out DIR] [--identity]
                                              [--thin N]
 
-For each posteriordb target, :func:`boltzbench.targets.posteriordb.cross_check` runs the
+For each posteriordb target, :func:`boltzbench.targets.posteriordb_check.cross_check` runs the
 generator behind ``logreg_cancer`` (``chain_reference``: MALA with a dense mass matrix
 (d ≤ 50; diagonal above) adapted in windowed warm-up, 20 chains, 20 000 warm-up steps,
 every 100th step kept, 5000 draws) and compares it with posteriordb's 10 000 draws:
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
-    from boltzbench.targets.posteriordb import cross_check
+    from boltzbench.targets.posteriordb_check import cross_check
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     args.out.mkdir(parents=True, exist_ok=True)

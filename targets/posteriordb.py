@@ -15,179 +15,31 @@ Reference: posteriordb's draws mapped to those coordinates by ``scripts/pack_pos
 (shipped as ``targets/data/posteriordb/<posterior>.npz``; no network). Chains 1–5 (5000
 draws, ordered round by round) are the reference set; chains 6–10, an independent second
 half, are kept apart for noise floors (:meth:`PosteriorDBTarget.floor_draws`).
-:func:`cross_check` compares the suite's own reference generator with the draws.
+:func:`boltzbench.targets.posteriordb_check.cross_check` compares the suite's own reference
+generator with the draws. The shared base class and density building blocks are in
+:mod:`boltzbench.targets.posteriordb_base`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from boltzbench.targets.base import BaseTarget
-from boltzbench.targets.reference import Reference
+from boltzbench.targets.posteriordb_base import (
+    _LOG_2PI,
+    GP_JITTER,
+    PosteriorDBTarget,
+    _cauchy,
+    _normal,
+    _normal_log_scale,
+    _student_t,
+)
 
-from boltzbench.guard import check
 from boltzbench.protocols import MetricSpec
 from boltzbench.registry import register_target
-
-DATA = Path(__file__).resolve().parent / "data" / "posteriordb"
-#: chains of posteriordb's draws that form the reference set; the others are for floors
-REFERENCE_CHAINS = 5
-#: the cross-check's tolerances: means within this many combined Monte-Carlo standard
-#: errors, standard deviations within this relative error, per coordinate
-CROSS_MEAN_MCSE = 4.0
-CROSS_SD_RTOL = 0.10
-GP_JITTER = 1e-10  # gp_pois_regr.stan's diagonal jitter
-_LOG_2PI = math.log(2 * math.pi)
-
-
-# log densities, float64, broadcasting -----------------------------------------------------
-def _normal(x: torch.Tensor, loc: Any, scale: Any) -> torch.Tensor:
-    scale = torch.as_tensor(scale, dtype=torch.float64)
-    return -0.5 * ((x - loc) / scale) ** 2 - torch.log(scale) - 0.5 * _LOG_2PI
-
-
-def _normal_log_scale(x: torch.Tensor, loc: Any, log_scale: torch.Tensor) -> torch.Tensor:
-    return -0.5 * ((x - loc) * torch.exp(-log_scale)) ** 2 - log_scale - 0.5 * _LOG_2PI
-
-
-def _cauchy(x: torch.Tensor, scale: float) -> torch.Tensor:
-    return -math.log(math.pi * scale) - torch.log1p((x / scale) ** 2)
-
-
-def _student_t(x: torch.Tensor, nu: float, loc: float, scale: float) -> torch.Tensor:
-    c = math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
-    return c - math.log(scale) - (nu + 1) / 2 * torch.log1p(((x - loc) / scale) ** 2 / nu)
-
-
-class PosteriorDBTarget(BaseTarget):
-    """A posteriordb posterior on Stan's unconstrained space (see the module docstring).
-
-    Subclasses set ``posterior`` (posteriordb's name, also the shipped file's) and
-    ``mapping`` (how the draws became unconstrained coordinates), and implement
-    :meth:`log_density` in float64.
-    """
-
-    posterior: str = ""
-    mapping: str = ""
-    reference_kind = "posteriordb"
-
-    @cached_property
-    def _file(self) -> dict[str, np.ndarray]:
-        path = DATA / f"{self.posterior}.npz"
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        arrays["sha256"] = np.array(hashlib.sha256(path.read_bytes()).hexdigest())
-        return arrays
-
-    def _array(self, key: str) -> torch.Tensor:
-        return torch.as_tensor(self._file[key], dtype=torch.float64)
-
-    @cached_property
-    def info(self) -> dict[str, Any]:
-        """posteriordb's settings, diagnostics and checks, as packed."""
-        return json.loads(str(self._file["info"]))
-
-    @property
-    def coordinate_names(self) -> list[str]:
-        """Names of the unconstrained coordinates, e.g. ``log_tau``."""
-        return [str(s) for s in self._file["names"]]
-
-    def log_density(self, u: torch.Tensor) -> torch.Tensor:
-        """log p(u) [n] (unconstrained, with log-Jacobian) for u [n, d] float64."""
-        raise NotImplementedError
-
-    def energy(self, x: torch.Tensor) -> torch.Tensor:
-        return (-self.log_density(x.to(torch.float64))).to(x.dtype)
-
-    # posteriordb's draws --------------------------------------------------------------
-    def draws(self) -> torch.Tensor:
-        """All posteriordb draws on the unconstrained space, [chains, draws, d] float32.
-        Not available while a method runs."""
-        check(f"the posteriordb draws of {self.name!r}")
-        return torch.from_numpy(self._file["draws"].copy())
-
-    @staticmethod
-    def _round_by_round(chains: torch.Tensor) -> torch.Tensor:
-        # [c, m, d] -> [m * c, d], so that any prefix spreads over all chains
-        return chains.transpose(0, 1).reshape(-1, chains.shape[-1]).contiguous()
-
-    def reference(self) -> Reference:
-        """posteriordb's chains 1–5 (5000 draws, round by round), mapped to the
-        unconstrained space; provenance kind ``"posteriordb"``."""
-        check(f"the reference set of {self.name!r}")
-        return self._reference
-
-    @cached_property
-    def _reference(self) -> Reference:
-        n = self.metric_spec.n_reference
-        chains = self.draws()[:REFERENCE_CHAINS]
-        if n > chains.shape[0] * chains.shape[1]:
-            raise ValueError(f"{self.name}: n_reference {n} exceeds the {REFERENCE_CHAINS} chains")
-        samples = self._round_by_round(chains)[:n]
-        energies = self.energy(samples.double())
-        info = self.info
-        checks = {k: bool(v) for k, v in info["posteriordb_checks"].items()}
-        checks["energy_finite_at_all_draws"] = bool(torch.isfinite(energies).all())
-        checks["mapping_round_trip_below_1e_8"] = info["mapping_round_trip_error"] < 1e-8
-        sampler = info["inference"]
-        return Reference(
-            samples,
-            {
-                "kind": "posteriordb",
-                "method": (
-                    f"posteriordb reference draws of {self.posterior} "
-                    f"({sampler['method']}, {info['nchains']} chains; chains 1-"
-                    f"{REFERENCE_CHAINS} here)"
-                ),
-                "target": self.name,
-                "posterior": self.posterior,
-                "n": n,
-                "source": info["source"],
-                "source_commit": info["source_commit"],
-                "licence": "BSD-3-Clause (targets/data/posteriordb/LICENCE.md)",
-                "inference": sampler,
-                "r_hat_max": info["r_hat_max"],
-                "ess_bulk_min": info["ess_bulk_min"],
-                "ess_tail_min": info["ess_tail_min"],
-                "divergent_transitions": info["divergent_transitions"],
-                "mapping": self.mapping,
-                "coordinates": self.coordinate_names,
-                "halves": {
-                    "reference": f"chains 1-{REFERENCE_CHAINS}",
-                    "floor": f"chains {REFERENCE_CHAINS + 1}-{info['nchains']}",
-                },
-                "reference_version": self.reference_version,
-                "file_sha256": str(self._file["sha256"]),
-                "sha256": hashlib.sha256(samples.numpy().tobytes()).hexdigest(),
-                "checks": checks,
-            },
-        )
-
-    def floor_draws(self) -> torch.Tensor:
-        """The held-out half, chains 6–10 (5000 draws [5000, d], round by round): draws
-        independent of the reference, which :mod:`boltzbench.floors` cuts into disjoint sets
-        for noise floors. Not available while a method runs."""
-        check(f"the held-out posteriordb draws of {self.name!r}")
-        return self._round_by_round(self.draws()[REFERENCE_CHAINS:])
-
-    @cached_property
-    def content_hash(self) -> str:
-        """What the target's definition fingerprint is keyed on: the shipped file and the
-        source of the classes that define the density (stable across lazily cached data)."""
-        import inspect
-
-        sources = [
-            inspect.getsource(k) for k in type(self).__mro__ if issubclass(k, PosteriorDBTarget)
-        ]
-        blob = json.dumps([self.name, str(self._file["sha256"]), sources])
-        return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @register_target("pdb_eight_schools")
@@ -442,78 +294,3 @@ class GaussMix(PosteriorDBTarget):
             + log_theta
             + log_1m_theta  # logit transform
         )
-
-
-# cross-check of the suite's reference generator --------------------------------------------
-def _moments_and_mcse(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per coordinate of draws [chains, m, d]: mean, sd and the Monte-Carlo standard error
-    of the mean (sd / sqrt(ESS of the mean), ArviZ)."""
-    import warnings
-
-    import arviz as az
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ess = az.ess(az.convert_to_dataset({"x": draws}), method="mean")["x"].values
-    flat = draws.reshape(-1, draws.shape[-1])
-    sd = flat.std(0, ddof=1)
-    return flat.mean(0), sd, sd / np.sqrt(ess)
-
-
-def compare_draws(ours: np.ndarray, theirs: np.ndarray) -> dict[str, bool | float]:
-    """Named checks of draws [chains, m, d] against posteriordb's draws [chains', m', d]:
-    ``means_within_4_mcse`` (|Δmean| < 4 √(MCSE_ours² + MCSE_theirs²) in every coordinate),
-    ``sds_within_10_percent`` (|sd_ours / sd_theirs − 1| < 0.1 in every coordinate), with
-    the worst values ``max_mean_z`` and ``max_sd_rel_error``."""
-    m1, s1, e1 = _moments_and_mcse(np.asarray(ours, dtype=np.float64))
-    m2, s2, e2 = _moments_and_mcse(np.asarray(theirs, dtype=np.float64))
-    z = np.abs(m1 - m2) / np.sqrt(e1**2 + e2**2)
-    rel = np.abs(s1 / s2 - 1)
-    return {
-        "means_within_4_mcse": bool(np.all(z < CROSS_MEAN_MCSE)),
-        "sds_within_10_percent": bool(np.all(rel < CROSS_SD_RTOL)),
-        "max_mean_z": float(z.max()),
-        "argmax_mean_z": int(z.argmax()),
-        "max_sd_rel_error": float(rel.max()),
-        "argmax_sd_rel_error": int(rel.argmax()),
-    }
-
-
-def cross_check(name: str, seed: int = 20260318, **settings: Any) -> dict[str, bool | float]:
-    """Run the suite's reference generator (:func:`~boltzbench.targets.generated.chain_reference`
-    with ``logreg_cancer``'s settings, MALA with the mass matrix it picks for the dimension,
-    20 chains, 20000 warm-up steps, every 100th kept; ``settings`` override them, e.g.
-    ``extra={"mass_matrix": "identity"}``) on the posteriordb target ``name`` and compare its
-    chains with all 10 000 posteriordb draws (:func:`compare_draws`). The generator's own
-    convergence checks and diagnostics are included, prefixed ``generator_``."""
-    from boltzbench.targets.generated import chain_reference
-
-    from boltzbench.registry import TARGETS
-
-    target = TARGETS.get(name)()
-    n = settings.pop("n", target.metric_spec.n_reference)
-    config = {"method": "mala", "n_chains": 20, "warmup": 20000, "thin": 100, **settings}
-    samples, info = chain_reference(target, n, seed, **config)
-    # samples are ordered round by round: back to [chains, rounds, d]
-    chains = config["n_chains"]
-    if n % chains:
-        raise ValueError(f"n = {n} must be a multiple of n_chains = {chains}")
-    ours = samples.reshape(-1, chains, target.dim).transpose(0, 1).numpy()
-    out: dict[str, bool | float] = {}
-    for k, v in info["checks"].items():
-        out[f"generator_{k}"] = bool(v)
-    for k in ("r_hat_energy", "r_hat_coords_max", "ess_energy", "ess_coords_min", "seconds"):
-        out[f"generator_{k}"] = float(info[k])
-    diagnostics = info.get("sampler_diagnostics", {})
-    out["generator_mass_matrix"] = info["settings"].get("mass_matrix", "identity")
-    for k in (
-        "step_size",
-        "acceptance_sample",
-        "frozen_fraction",
-        "acceptance_chain_min",
-        "mass_matrix_condition",
-    ):
-        v = diagnostics.get(k)
-        out[f"generator_{k}"] = math.nan if v is None else float(v)
-    out.update(compare_draws(ours, target.draws().numpy()))
-    return out

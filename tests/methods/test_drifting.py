@@ -2,16 +2,14 @@
 
 import pytest
 import torch
-from boltzbench.methods.drifting import (
-    Drifting,
-    DriftingConfig,
-    DriftingForce,
+from boltzbench.methods.drift_fields import (
     curvature_drift,
     force_drift,
     is_local_drift,
     is_shared_drift,
     sampler_drift,
 )
+from boltzbench.methods.drifting import Drifting, DriftingConfig, DriftingForce
 
 from boltzbench.counter import Counter, charging
 

@@ -133,7 +133,7 @@ def test_pair_distance_law_against_harmonic_springs():
     """Closed form: with u(d) = d²/2 the density exp(−½ Σ_{i<j} |x_i − x_j|²) is Gaussian;
     the graph Laplacian of K₄ is 4 on the centred subspace, so x_1 − x_0 ~ N(0, ½ I₂) and
     r is Rayleigh(σ² = ½): E r = √π / 2, E r² = 1."""
-    from boltzbench.targets.particles import pair_distance_law_4x2d
+    from boltzbench.targets.particle_checks import pair_distance_law_4x2d
 
     r, p = pair_distance_law_4x2d(lambda d: 0.5 * d**2, h=0.1, dr=0.01, extent=6.0)
     dr = r[1] - r[0]
@@ -158,7 +158,7 @@ def test_dw4_exact_statistics_by_quadrature():
 def test_check_statistics_tolerance_follows_the_standard_error():
     """A statistic off by 3 standard errors passes, one off by 8 fails; the published
     comparison adds the published set's own error."""
-    from boltzbench.targets.particles import REFERENCE_TOL_SE, check_statistics
+    from boltzbench.targets.particle_checks import REFERENCE_TOL_SE, check_statistics
 
     t = TARGETS.get("dw4")()
     g = torch.Generator().manual_seed(11)

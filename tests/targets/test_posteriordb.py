@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 from boltzbench.metrics import median_bandwidth
-from boltzbench.targets.posteriordb import DATA, REFERENCE_CHAINS, compare_draws
+from boltzbench.targets.posteriordb_base import DATA, REFERENCE_CHAINS
+from boltzbench.targets.posteriordb_check import compare_draws
 from scipy import linalg, special, stats
 
 from boltzbench.guard import SealedError, sealed
