@@ -91,33 +91,27 @@ counts above for ``counter.n_samples``), shrinks the batch B (down to ``min_batc
 the rest pays for about ``budget_iters`` iterations, and trains for as many iterations as
 it pays for (``iters`` is then ignored); an iteration costs at most B (T + 2) gradients +
 2 B ``train_probes`` HVPs.
+
+**Layout.** This module holds the settings (:class:`OSDSConfig`, :data:`PAPER_CONFIG`) and
+the registered method with its training loop; the network, the ODE step and the losses are
+in :mod:`boltzbench.baselines.osds_model`, the sampler, its weights and its budget rules in
+:mod:`boltzbench.baselines.osds_sampling`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
-from boltzbench.baselines.mcmc import initial_points
-from boltzbench.baselines.weights import ess
+from boltzbench.baselines.osds_model import Control
+from boltzbench.baselines.osds_sampling import OSDSSampling
 from torch import nn
 
 from boltzbench.budget import affordable, has_budget, unit_cost
-from boltzbench.counter import BudgetExceeded, Counter
-from boltzbench.nets import hutchinson_trace, jacobian_rows, mlp, rademacher
+from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 from boltzbench.rng import generator
-
-_FREQS = torch.tensor([1.0, 2.0, 4.0, 8.0])
-EMB_DIM = 4 * len(_FREQS)
-LGV_CLIP = 100.0
-#: ``sample_steps = 0`` under a budget: the whole sampling cost (the samples' gradients and the
-#: weights) takes at most this share, so training keeps the rest ...
-FINE_SAMPLING_SHARE = 0.2
-#: ... and within it the samples' own gradients at most this share (the weights the rest)
-FINE_GRADIENT_SHARE = 0.15
 
 #: The paper's settings (Jutras-Dubé et al. 2025, released ``configs/algorithm/osds.yaml``:
 #: T = 128, 60k iterations of 1024 paths, Adam 5e-4, EMA 0.999, self-distillation warm-up
@@ -136,61 +130,6 @@ PAPER_CONFIG: dict = {
     "ema": 0.995,
     "sd_warmup": 250,
 }
-
-
-def embed(t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-    """Fourier features of time and step size, [n, 16] (t, step: [n, 1] in [0, 1])."""
-    a = math.pi * t * _FREQS
-    b = math.pi * step * _FREQS
-    return torch.cat([a.sin(), a.cos(), b.sin(), b.cos()], dim=1)
-
-
-def vp_beta(t: torch.Tensor, beta_min: float, beta_max: float, s: float = 0.008) -> torch.Tensor:
-    """β(t) of the VP reference process at generative time t (any shape; 0: the prior end,
-    1: the target end), the cosine schedule of the OSDS/DIS code in that time: decreasing
-    from ½(β_max − β_min) cos²(½π s/(1 + s)) + ½β_min ≈ β_max/2 at t = 0 to β_min/2 at t = 1.
-    Units: 1/time (the generative time runs over [0, 1])."""
-    cos2 = torch.cos(0.5 * math.pi * (t + s) / (1 + s)) ** 2
-    return 0.5 * (beta_max - beta_min) * cos2 + 0.5 * beta_min
-
-
-class Control(nn.Module):
-    """u(x, t, Δ) = F(x/σ₀, e) + G(e) ⊙ ℓ; F starts at 0, G at 1."""
-
-    def __init__(self, dim: int, hidden: int, layers: int, sigma0: float) -> None:
-        super().__init__()
-        self.sigma0 = sigma0
-        self.body = mlp(dim + EMB_DIM, hidden, layers, dim)
-        self.gate = mlp(EMB_DIM, hidden, layers, dim)
-        with torch.no_grad():
-            self.body[-1].weight.zero_()
-            self.body[-1].bias.zero_()
-            self.gate[-1].weight.zero_()
-            self.gate[-1].bias.fill_(1.0)
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, lgv: torch.Tensor):
-        """Returns (u [n, d], gate [n, d])."""
-        gate = self.gate(emb)
-        return self.body(torch.cat([x / self.sigma0, emb], dim=1)) + gate * lgv, gate
-
-
-@dataclass
-class Terms:
-    """What a probability-flow step at (x, t) needs from the target; steps that start from
-    the same (x, t) share them instead of paying for them again.
-
-    Attributes:
-        lgv: the clipped Langevin term ℓ_t(x), [n, d].
-        inside: 1 where the clip is inactive, [n, d].
-        hess: the Hessians ∇²E(x), [n, d, d] (zero on rows at t = 0), or None.
-        probes, hv: Rademacher probes ε and the products ∇²E(x) ε, [n, p, d], or None.
-    """
-
-    lgv: torch.Tensor
-    inside: torch.Tensor
-    hess: torch.Tensor | None = None
-    probes: torch.Tensor | None = None
-    hv: torch.Tensor | None = None
 
 
 @dataclass
@@ -263,7 +202,7 @@ class OSDSConfig:
 
 
 @register_method("osds")
-class OSDS:
+class OSDS(OSDSSampling):
     """One-step diffusion sampler by self-distillation (see the module docstring)."""
 
     amortized = True  # trained once; each sample costs a fixed number of evaluations
@@ -279,30 +218,7 @@ class OSDS:
         self.batch = self.config.batch_size
         self.steps = self.config.sample_steps or self.config.n_steps
 
-    # -------------------------------------------------------------- schedule
-    def beta(self, t: torch.Tensor) -> torch.Tensor:
-        """β at generative time t (see :func:`vp_beta`)."""
-        return vp_beta(t, self.config.beta_min, self.config.beta_max)
-
-    def _log_p0(self, x: torch.Tensor) -> torch.Tensor:
-        s2 = self.sigma0**2
-        return -0.5 * (x * x).sum(1) / s2 - 0.5 * x.shape[1] * math.log(2 * math.pi * s2)
-
     # -------------------------------------------------------------- costs
-    def _exact_weights(self) -> bool:
-        return self.config.exact_weights and self.dim <= self.config.exact_div_max_dim
-
-    def weight_cost(self, steps: int) -> float:
-        """Budget units a weighted particle costs beyond its sample: the Hessian term on the
-        k − 1 steps after t = 0 and the final energy."""
-        hvps = self.dim if self._exact_weights() else self.config.weight_probes
-        return unit_cost(self.target, energy=1, hvp=(steps - 1) * hvps)
-
-    def sampling_cost(self, n: int, n_weighted: int, steps: int) -> float:
-        """Budget units of ``sample(n)`` with ``n_weighted`` weighted particles."""
-        m = max(n, n_weighted)
-        return unit_cost(self.target, grad=m * (steps - 1)) + n_weighted * self.weight_cost(steps)
-
     def iteration_cost(self, batch: int | None = None) -> float:
         """An upper bound on the budget units of one training iteration on ``batch`` paths
         (default: the batch in use)."""
@@ -382,288 +298,11 @@ class OSDS:
         opt.step()
         self._ema()
 
-    def fine_steps(self, target: Counter) -> int:
-        """The ODE steps ``sample`` uses: ``sample_steps``, or for 0 the largest power of two
-        k ≤ T whose n (k − 1) gradient units take at most ``FINE_GRADIENT_SHARE`` of the
-        budget (T without a budget; at least 1)."""
-        c = self.config
-        if c.sample_steps:
-            return c.sample_steps
-        if not has_budget(target):
-            return c.n_steps
-        n = target.n_samples or c.weight_particles
-        k = c.n_steps
-        while k > 1 and unit_cost(target, grad=n * (k - 1)) > FINE_GRADIENT_SHARE * target.budget:
-            k //= 2
-        return k
-
-    def _plan_sampling(self, target: Counter) -> float:
-        """Under a budget: the number of weighted particles and the sampling reserve."""
-        c, k = self.config, self.steps
-        n = target.n_samples or c.weight_particles
-        per = self.weight_cost(k)
-        if c.sample_steps == 0:  # the fine grid: the weights get the rest of its allowance
-            share = FINE_SAMPLING_SHARE * target.budget
-            # the most particles that rest pays for; at least one, even where one does not
-            # fit (tiny budgets or very few samples: the remaining-budget check below holds)
-            lo, hi = 1, c.weight_particles
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                lo, hi = (mid, hi) if self.sampling_cost(n, mid, k) <= share else (lo, mid - 1)
-            self.n_weighted = lo
-        else:
-            fits = math.floor(c.weight_share * target.budget / per)
-            # The floor min_weight_particles holds only while it costs at most half the
-            # budget: on the 32-step grid in d ≤ exact_div_max_dim a weighted particle costs
-            # 1 + 2(k − 1)d units (497 on dw4, 621 on funnel), and 500 of them, beside the
-            # samples' own gradients, took the whole budget and left no training at all.
-            self.n_weighted = max(1, min(c.weight_particles, fits))
-            floor = min(c.min_weight_particles, n)
-            if floor * per <= 0.5 * target.budget:
-                self.n_weighted = max(self.n_weighted, floor)
-        reserve = self.sampling_cost(n, self.n_weighted, k)
-        if reserve > target.remaining:  # a small budget: fewer weights before failing
-            spare = target.remaining - self.sampling_cost(n, 0, k)
-            self.n_weighted = min(self.n_weighted, n, max(1, math.floor(spare / per)))
-            reserve = self.sampling_cost(n, self.n_weighted, k)
-        if reserve > target.remaining:
-            raise BudgetExceeded(
-                f"drawing {n} samples ({self.n_weighted} weighted) with {k} steps needs "
-                f"{reserve:.3g} evaluations, more than the {target.remaining:.3g} left of the "
-                f"budget of {target.budget}"
-            )
-        return reserve
-
     def _ema(self) -> None:
         d = self.config.ema
         with torch.no_grad():
             for pt, p in zip(self.teacher.parameters(), self.net.parameters(), strict=True):
                 pt.mul_(d).add_(p, alpha=1 - d)
-
-    # ------------------------------------------------------ the target's terms
-    @staticmethod
-    def _mix(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The weights (a, b) = (t, 1 − t) [n, 1] of ℓ_t = σ_t (a ∇log π − b x/σ₀²): the
-        released code's interpolation of the target's and the prior's scores."""
-        return t, 1 - t
-
-    def _scores(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """∇log π(x) [n, d] on the rows with t > 0 (one gradient each), zero elsewhere (the
-        Langevin term gives the target no weight at t = 0)."""
-        rows = t.squeeze(1) > 0
-        s = torch.zeros_like(x)
-        if rows.any():
-            s[rows] = self.target.score(x[rows].detach()).to(x.dtype)
-        return torch.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def _lgv(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """ℓ_t(x) = σ_t (t ∇log π(x) − (1 − t) x/σ₀²), clipped at ±100, and the clip's mask."""
-        sig = self.sigma0 * self.beta(t).sqrt()
-        x = x.detach()
-        a, b = self._mix(t)
-        raw = sig * (a * self._scores(x, a) - b * x / self.sigma0**2)
-        inside = (raw.abs() < LGV_CLIP).to(x.dtype)
-        return raw.clamp(-LGV_CLIP, LGV_CLIP), inside
-
-    def _terms(self, x: torch.Tensor, t: torch.Tensor, probes: int | None) -> Terms:
-        """The Langevin term at (x, t) and what the log-det needs of the Hessian: exact
-        (``probes`` None: d HVPs per row), ``probes`` Hutchinson products, or none (0).
-        Rows at t = 0 need neither."""
-        lgv, inside = self._lgv(x, t)
-        terms = Terms(lgv, inside)
-        rows = self._mix(t)[0].squeeze(1) > 0
-        n, d = x.shape
-        if probes is None:
-            terms.hess = torch.zeros(n, d, d, dtype=x.dtype)
-            if rows.any():
-                terms.hess[rows] = self.target.hessian(x[rows].detach()).to(x.dtype)
-        elif probes > 0:
-            eps = rademacher(torch.empty(n, probes, d, dtype=x.dtype), self.gen)
-            terms.probes, terms.hv = eps, torch.zeros_like(eps)
-            if rows.any():
-                xr = x[rows].detach()
-                for j in range(probes):
-                    hv = self.target.hvp(xr, eps[rows, j]).to(x.dtype)
-                    terms.hv[rows, j] = torch.nan_to_num(hv, nan=0.0, posinf=0.0, neginf=0.0)
-        return terms
-
-    # ------------------------------------------------------------ training
-    def _path_loss(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reverse-KL path loss on the fine grid and the detached path [T + 1, B, d]."""
-        c = self.config
-        b, t_steps = self.batch, c.n_steps
-        dt = 1.0 / t_steps
-        x = initial_points(self.target, b, self.gen).clamp(-4 * self.sigma0, 4 * self.sigma0)
-        log_p0 = self._log_p0(x)
-        run = torch.zeros(b)
-        path = [x.detach()]
-        step = torch.full((b, 1), dt)
-        for n in range(t_steps):
-            t = torch.full((b, 1), n * dt)
-            beta = self.beta(t)
-            sig = self.sigma0 * beta.sqrt()
-            lgv, _ = self._lgv(x, t)
-            u, _ = self.net(x, embed(t, step), lgv)
-            mean_f = x + dt * (0.5 * beta * x + sig * u)
-            x_new = mean_f + sig * math.sqrt(dt) * torch.randn(x.shape, generator=self.gen)
-            mean_b = x_new - 0.5 * beta * dt * x_new
-            var = (sig**2 * dt).squeeze(1)
-            log_f = -((x_new - mean_f) ** 2).sum(1) / (2 * var)
-            log_b = -((x - mean_b) ** 2).sum(1) / (2 * var)
-            run = run + log_f - log_b  # the normalisers of the two kernels cancel
-            x = x_new
-            path.append(x.detach())
-        e, s = self.target.energy_and_score(x.detach())
-        e = torch.where(torch.isfinite(e), e, torch.full_like(e, 1e6)).to(x.dtype)
-        s = torch.nan_to_num(s.to(x.dtype), nan=0.0, posinf=0.0, neginf=0.0)
-        e_sur = e + ((x - x.detach()) * (-s)).sum(1)  # value E(x_T), gradient ∇E(x_T)
-        return (log_p0 + run + e_sur).mean(), torch.stack(path)
-
-    def _distill_terms(self, path: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The self-distillation losses on a detached path [T + 1, B, d]: ``state`` (mean
-        ‖x_teacher − x_student‖²/σ₀²), ``volume`` (mean squared gap of the first-order
-        log-dets) and ``jacobian`` (the penalty ‖Jᵀ_u v‖²; 0 when ``jac_weight`` is 0)."""
-        c = self.config
-        t_steps, b = c.n_steps, path.shape[1]
-        levels = int(math.log2(t_steps))
-        k = torch.randint(1, levels + 1, (b,), generator=self.gen)
-        length = 2**k  # in fine-grid steps
-        start = (torch.rand(b, generator=self.gen) * (t_steps // length)).long() * length
-        x = path[start, torch.arange(b)]
-        t = (start.double() / t_steps).float()[:, None]
-        step = (length.double() / t_steps).float()[:, None]
-        # the teacher's first half step and the student share ℓ and the Hessian probes
-        terms = self._terms(x, t, c.train_probes)
-        with torch.no_grad():
-            xm, ld1, _ = self._ode_step(self.teacher, x, t, step / 2, terms, logdet="first")
-            terms_m = self._terms(xm, t + step / 2, c.train_probes)
-            xt, ld2, _ = self._ode_step(self.teacher, xm, t + step / 2, step / 2, terms_m, "first")
-        xs, ld_s, _ = self._ode_step(self.net, x, t, step, terms, "first", create_graph=True)
-        out = {
-            "state": (((xt - xs) ** 2).sum(1) / self.sigma0**2).mean(),
-            "volume": ((ld1 + ld2 - ld_s) ** 2).mean(),
-            "jacobian": torch.zeros(()),
-        }
-        if c.jac_weight > 0:
-            out["jacobian"] = self._jacobian_penalty(x, t, step, terms.lgv)
-        return out
-
-    def _jacobian_penalty(self, x, t, step, lgv) -> torch.Tensor:
-        x = x.detach().requires_grad_(True)
-        u, _ = self.net(x, embed(t, step), lgv)
-        v = rademacher(u, self.gen)
-        (jtv,) = torch.autograd.grad((u * v).sum(), x, create_graph=True)
-        return (jtv**2).sum(1).mean()
-
-    # ------------------------------------------------------ ODE and weights
-    def _ode_step(
-        self,
-        net: Control,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        step: torch.Tensor,
-        terms: Terms,
-        logdet: str | None = None,
-        create_graph: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """One probability-flow Euler step of size ``step`` (per-row t, Δ: [n, 1]) with the
-        target's ``terms`` at (x, t).
-
-        Returns (x' [n, d], log-det increment [n] or None, u [n, d]). ``logdet``: None (no
-        log-det), ``"first"`` (the paper's Δ div v) or ``"exact"`` (log|det(I + Δ ∂v/∂x)|,
-        only with exact Hessians in low dimension; first order otherwise). Both include the
-        Langevin term's dependence on x as far as ``terms`` carry it."""
-        beta = self.beta(t)
-        sig = self.sigma0 * beta.sqrt()
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            u, gate = net(x, embed(t, step), terms.lgv)
-        x_new = x + step * (0.5 * beta * x + 0.5 * sig * u)
-        if logdet is None:
-            return x_new.detach(), None, u.detach()
-        low_dim = self.dim <= self.config.exact_div_max_dim
-        with torch.enable_grad():
-            if low_dim:
-                j_net = jacobian_rows(u, x, create_graph)  # [n, d, d] at fixed ℓ
-            else:
-                tr_net = hutchinson_trace(u, x, self.gen, create_graph)
-        cf = gate * terms.inside  # ∂u/∂x = ∂F/∂x + diag(cf) ∂ℓ/∂x
-        if not create_graph:
-            cf = cf.detach()
-        a, b = self._mix(t)
-        prior_k = b / self.sigma0**2  # ∂ℓ/∂x = −σ_t (a ∇²E + b/σ₀² I)
-        if low_dim and terms.hess is not None:
-            eye = torch.eye(self.dim, dtype=x.dtype)
-            d_lgv = -sig[:, :, None] * (a[:, :, None] * terms.hess + prior_k[:, :, None] * eye)
-            j_u = j_net + cf[:, :, None] * d_lgv
-            j_v = 0.5 * beta[:, :, None] * eye + 0.5 * sig[:, :, None] * j_u
-            if logdet == "exact":
-                ld = torch.linalg.slogdet(eye + step[:, :, None] * j_v).logabsdet
-            else:
-                ld = step.squeeze(1) * j_v.diagonal(dim1=1, dim2=2).sum(1)
-        else:
-            if low_dim:
-                tr_net = j_net.diagonal(dim1=1, dim2=2).sum(1)
-            tr_h = torch.zeros_like(tr_net)
-            if terms.hess is not None:
-                tr_h = (cf * terms.hess.diagonal(dim1=1, dim2=2)).sum(1)
-            elif terms.probes is not None:
-                tr_h = (cf[:, None, :] * terms.probes * terms.hv).sum(2).mean(1)
-            tr_lgv = -sig.squeeze(1) * (a.squeeze(1) * tr_h + prior_k.squeeze(1) * cf.sum(1))
-            div = 0.5 * beta.squeeze(1) * self.dim + 0.5 * sig.squeeze(1) * (tr_net + tr_lgv)
-            ld = step.squeeze(1) * div
-        if not create_graph:
-            x_new, ld, u = x_new.detach(), ld.detach(), u.detach()
-        return x_new, ld, u
-
-    def flow(
-        self, x0: torch.Tensor, steps: int, n_weighted: int | None = None, exact: bool | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The teacher's ODE from x0 [n, d] with ``steps`` steps; the first ``n_weighted``
-        rows (default all) carry log-dets and weights.
-
-        Returns (x [n, d], Σ log-det increments [m], log-weights [m]) with
-        log w = log π̃(x) − log p₀(x₀) + Σ increments (π̃ = exp(−E), unnormalised). The
-        increments are exact in low dimension if ``exact`` (default: ``exact_weights``),
-        Hutchinson estimates with ``weight_probes`` probes and first order otherwise."""
-        c = self.config
-        exact = (c.exact_weights if exact is None else exact) and self.dim <= c.exact_div_max_dim
-        m = x0.shape[0] if n_weighted is None else min(n_weighted, x0.shape[0])
-        xw, xu = x0[:m], x0[m:]
-        logdet = torch.zeros(m)
-        for i in range(steps):
-            t = torch.full((m, 1), i / steps)
-            step = torch.full((m, 1), 1.0 / steps)
-            terms = self._terms(xw, t, None if exact else c.weight_probes)
-            xw, ld, _ = self._ode_step(
-                self.teacher, xw, t, step, terms, "exact" if exact else "first"
-            )
-            logdet = logdet + ld
-            if len(xu):
-                tu = torch.full((len(xu), 1), i / steps)
-                lgv, inside = self._lgv(xu, tu)
-                xu, _, _ = self._ode_step(
-                    self.teacher, xu, tu, torch.full_like(tu, 1.0 / steps), Terms(lgv, inside)
-                )
-        log_w = logdet - self._log_p0(x0[:m]) - self.target.energy(xw).to(xw.dtype)
-        log_w = torch.where(torch.isfinite(log_w), log_w, -torch.inf)
-        return torch.cat([xw, xu]), logdet, log_w
-
-    def sample(self, n: int) -> torch.Tensor:
-        c = self.config
-        m = max(n, self.n_weighted)
-        x0 = initial_points(self.target, m, self.gen)
-        self.steps = c.sample_steps or self.steps  # a k set after fit is honoured
-        x, _, log_w = self.flow(x0, self.steps, n_weighted=self.n_weighted)
-        lw = log_w.double()
-        finite = torch.isfinite(lw)
-        k = lw.shape[0]
-        self.estimates = {
-            "log_z": float(torch.logsumexp(lw, 0) - math.log(k)),
-            "elbo": float(lw[finite].mean()) if finite.any() else -math.inf,
-            "ess_fraction": ess(lw) / k,
-        }
-        return x[:n]
 
     def diagnostics(self) -> dict[str, float]:
         out = dict(self.estimates)

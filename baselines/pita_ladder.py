@@ -13,6 +13,10 @@ T_i to T_{i+1} keeps that share of its particles), which is what PITA's annealin
 the networks trained at T_i are asked about the region T_{i+1} occupies. For a heat
 capacity C (Var E = C T²) the rule gives T_i / T_{i+1} ≈ 1 + sqrt(−ln(rung_ess) / C), so
 the ladder is finer where the energy fluctuates more (larger systems, phase changes).
+
+:class:`LadderPlan`, a part of :class:`boltzbench.baselines.pita.PITA`, applies the
+configured ladder (this rule, geometric or fixed; temperatures in kT) and, under a
+budget, sizes each transition: particles and evaluations (rows of energy + score).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import math
 
 import torch
 from boltzbench.baselines.weights import ess
+
+from boltzbench.budget import MARGIN, has_budget
 
 
 def tempering_ess(energies: torch.Tensor, t_now: float, t_next: float) -> float:
@@ -59,3 +65,51 @@ def rungs_left(t_next: float, ratio: float) -> int:
     if t_next <= 1.0:
         return 0
     return max(1, math.ceil(math.log(t_next) / math.log(max(ratio, 1.0 + 1e-6)) - 1e-9))
+
+
+class LadderPlan:
+    """The ladder and the rungs' sizes of :class:`boltzbench.baselines.pita.PITA` (a mixin:
+    it uses the method's ``config``, ``target``, ``temps``, ``buffers``, ``unit`` and
+    ``n_out``)."""
+
+    def _budgeted(self) -> bool:
+        return has_budget(self.target)
+
+    def _next_temperature(self, i: int) -> float:
+        """T_{i+1} by the configured ladder rule (see :mod:`.pita_ladder` for ``"ess"``)."""
+        c = self.config
+        t_now = self.temps[i]
+        if c.ladder == "fixed":
+            return float(c.temperatures[i + 1])
+        if c.ladder == "geometric":
+            k = i + 1
+            return 1.0 if k >= c.n_temps - 1 else float(c.t_max ** (1 - k / (c.n_temps - 1)))
+        if i + 2 >= c.max_temps:
+            return 1.0
+        return next_temperature(self.buffers[i][1], t_now, c.rung_ess)
+
+    def _transitions_left(self, i: int) -> int:
+        """Transitions expected after the one from T_i (sample()'s included), at the
+        ratio of that one."""
+        c = self.config
+        t_next = self.temps[i + 1]
+        if c.ladder != "ess":
+            n_temps = len(c.temperatures) if c.ladder == "fixed" else c.n_temps
+            return n_temps - (i + 2)
+        left = rungs_left(t_next, self.temps[i] / t_next)
+        return min(left, c.max_temps - (i + 2))
+
+    def _rung_size(self, i: int) -> tuple[int, int | None]:
+        """(particles, evaluations for the bridge's moves and the relaxation) of the
+        transition from T_i inside fit; None: the config's counts (no budget)."""
+        c = self.config
+        n = c.buffer_size
+        if not self._budgeted():
+            return n, None
+        t = self.target
+        n_out = self.n_out * (1 + c.relax_steps_min)  # sample() needs at least this
+        reserve = max(c.sample_share * t.budget, n_out * self.unit) + MARGIN * t.budget
+        left = max(0.0, t.remaining - reserve) / self.unit
+        share = left / max(1, self._transitions_left(i))  # this and the later ones in fit
+        n = max(1, min(n, int(share / 2)))
+        return n, max(0, int(share) - n)

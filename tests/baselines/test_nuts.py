@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 from boltzbench.baselines.diagnostics import ess_rhat
-from boltzbench.baselines.nuts import NUTS, NUTSConfig, adaptation_windows, merge_ok, no_uturn
+from boltzbench.baselines.nuts import NUTS, NUTSConfig, adaptation_windows
+from boltzbench.baselines.nuts_tree import merge_ok, no_uturn
 
 from boltzbench.counter import BudgetExceeded, Counter, charging
 from boltzbench.testing import CorrelatedGaussian

@@ -8,14 +8,9 @@ import math
 
 import pytest
 import torch
-from boltzbench.baselines.osds import (
-    FINE_GRADIENT_SHARE,
-    FINE_SAMPLING_SHARE,
-    OSDS,
-    Control,
-    OSDSConfig,
-    vp_beta,
-)
+from boltzbench.baselines.osds import OSDS, OSDSConfig
+from boltzbench.baselines.osds_model import Control, vp_beta
+from boltzbench.baselines.osds_sampling import FINE_GRADIENT_SHARE, FINE_SAMPLING_SHARE
 
 from boltzbench.counter import Counter, charging
 from boltzbench.registry import TARGETS

@@ -5,20 +5,14 @@ and the method on gmm4 / double_well / a 10-D correlated Gaussian."""
 import math
 
 import boltzbench.baselines.pita as pita_module
+import boltzbench.baselines.pita_model as pita_model
 import pytest
 import torch
 from boltzbench.baselines.mala import MALA, MALAConfig
-from boltzbench.baselines.pita import (
-    PAPER_CONFIG,
-    PITA,
-    PITAConfig,
-    _corrector,
-    divergence,
-    fk_anneal,
-    resample,
-    transform_particles,
-)
+from boltzbench.baselines.pita import PAPER_CONFIG, PITA, PITAConfig
+from boltzbench.baselines.pita_anneal import _corrector, divergence, fk_anneal, resample
 from boltzbench.baselines.pita_ladder import next_temperature, rungs_left, tempering_ess
+from boltzbench.baselines.pita_model import transform_particles
 from boltzbench.baselines.weights import systematic_resample
 
 from boltzbench.counter import Counter, charging
@@ -306,8 +300,9 @@ def test_pita_spends_its_budget_without_crossing_it():
 
 
 class _FakeClock:
-    """``time`` for pita: perf_counter advances 10 ms a call, whatever the machine's load
-    (a real clock made this test depend on the CI machine's speed)."""
+    """``time`` for pita and pita_model (whose training loop reads the clock):
+    perf_counter advances 10 ms a call, whatever the machine's load (a real clock made this
+    test depend on the CI machine's speed)."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -321,7 +316,9 @@ def test_train_seconds_sets_the_number_of_steps(monkeypatch):
     """Without ``train_steps`` each phase trains for its share of ``train_seconds`` (the
     first phase twice a later one's; at least ``min_train_steps``)."""
     target = TARGETS.get("gmm4")()
-    monkeypatch.setattr(pita_module, "time", _FakeClock())
+    clock = _FakeClock()  # one clock, as when fit and the training loop shared a module
+    monkeypatch.setattr(pita_module, "time", clock)
+    monkeypatch.setattr(pita_model, "time", clock)
 
     def steps(seconds):
         cfg = {
