@@ -4,6 +4,7 @@ model and method variants. Every mistake raises :class:`UsageError` with one lin
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 from typing import Any
 
 from boltzbench.counter import CostModel
@@ -106,3 +107,29 @@ def variants(items: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
             overrides[key.strip()] = literal(raw)
         out.append((label, method.strip(), overrides))
     return out
+
+
+def out_folder(text: str) -> Path:
+    """A folder to write results into: it may not exist yet, but neither it nor any folder
+    above it may be a file."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "--out" if p == path else f"--out {path}: {p}"
+                raise UsageError(f"{what} is a file, not a folder")
+            break
+    return path
+
+
+def memory_limit(text: str | None) -> int | None:
+    """``--memory-limit GIB`` as bytes (None when not given)."""
+    if text is None:
+        return None
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = -1.0
+    if not gib > 0:
+        raise UsageError(f"--memory-limit: expected a positive number of GiB, got {text!r}")
+    return int(gib * 2**30)

@@ -81,14 +81,14 @@ def check_target(target: Any, n: int = 256, seed: int = 0) -> None:
     name = getattr(target, "name", type(target).__name__)
     g = torch.Generator().manual_seed(seed)
     x = float(getattr(target, "init_std", 1.0)) * torch.randn(n, int(target.dim), generator=g)
-    e = target.energy(x)
+    e = _probe(name, "energy", target.energy, x)
     if tuple(e.shape) != (n,):
         raise TargetCheckError(
             f"target {name!r}: energy returned shape {tuple(e.shape)}, expected ({n},)"
         )
     bad = torch.isnan(e) | (e == -math.inf)
     finite = torch.isfinite(e)
-    s = target.score(x)
+    s = _probe(name, "score", target.score, x)
     if tuple(s.shape) != tuple(x.shape):
         raise TargetCheckError(
             f"target {name!r}: score returned shape {tuple(s.shape)}, expected {tuple(x.shape)}"
@@ -103,6 +103,22 @@ def check_target(target: Any, n: int = 256, seed: int = 0) -> None:
                 f"target {name!r}: {what} is NaN or -inf at {int(mask.sum())} of {n} probe "
                 f"points from N(0, init_std² I), e.g. x = [{point}{more}]"
             )
+
+
+def _probe(name: str, what: str, fn: Any, x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)``, its exceptions turned into a one-line :class:`TargetCheckError`."""
+    try:
+        return fn(x)
+    except Exception as exc:
+        if what == "score" and "does not require grad" in str(exc):
+            raise TargetCheckError(
+                f"target {name!r}: its energy does not depend on x (autograd finds no "
+                "gradient); a constant energy has no proper Boltzmann density"
+            ) from None
+        line = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise TargetCheckError(
+            f"target {name!r}: {what} raised {type(exc).__name__}: {line}"
+        ) from None
 
 
 #: what :func:`check_method` checks, in order

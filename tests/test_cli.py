@@ -235,3 +235,38 @@ def test_a_target_without_its_extra_is_skipped_or_refused(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert "pip install 'boltzbench[molecules]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_out_naming_a_file_is_a_usage_error(tmp_path):
+    (tmp_path / "file").write_text("keep me")
+    for out in (tmp_path / "file", tmp_path / "file" / "below"):
+        res = cli_inproc("run", "--methods", "mala", "--targets", "gmm4", "--out", out)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert "is a file, not a folder" in res.stderr
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_a_constant_energy_is_a_usage_error(tmp_path):
+    res = cli(
+        "run", "--plugin", str(PLUGINS / "constant_target.py"), "--methods", "mala",
+        "--targets", "test_constant_target", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr[-1500:]
+    assert len(res.stderr.strip().splitlines()) == 1 and "does not depend on x" in res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_grid_without_a_suite_is_labelled_custom(tmp_path):
+    from boltzbench.cli.commands import make_parser
+
+    args = make_parser().parse_args(["run", "--methods", "mala"])
+    assert args.suite is None  # the label is decided in cmd_run: 'custom', not 'quick'
+    res = cli(
+        "run", "--methods", "ula", "--targets", "gmm4", "--seeds", "0", "--budget", "4000",
+        "--n-samples", "200", "--metrics", "mean_error", "--out", str(tmp_path / "r"),
+        "--no-plots", "--no-progress",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-1500:]
+    board = pd.read_csv(tmp_path / "r" / "leaderboard.csv")
+    assert set(pd.read_csv(tmp_path / "r" / "runs.csv")["suite"]) == {"custom"}
+    assert "suite" not in board or set(board["suite"]) == {"custom"}

@@ -68,3 +68,50 @@ def test_marked_snippets_run_as_printed(path, tmp_path):
         assert done.returncode == 0, f"{path.name} block {k}:\n{code}\n{done.stdout}\n{done.stderr}"
         ran += 1
     assert ran > 0
+
+
+#: options that change a suite's grid: a command with one of them is not the command that
+#: regenerates the suite's committed folder
+GRID_OPTIONS = {
+    "--methods", "--method", "--targets", "--seeds", "--n-samples", "--budget", "--budgets",
+    "--param", "--plugin", "--cost", "--metrics",
+}  # fmt: skip
+RUN = re.compile(r"boltzbench run((?:[^`\n]|\\\n)*)")
+
+
+def run_commands(text: str) -> list[list[str]]:
+    """The arguments of every ``boltzbench run`` command in a document (code blocks and
+    inline code, backslash continuations joined)."""
+    return [m.group(1).replace("\\\n", " ").split() for m in RUN.finditer(text)]
+
+
+def writes_into_committed_results(args: list[str]) -> str | None:
+    """The committed results folder a ``boltzbench run`` command would write into although
+    it is not the command that regenerates it, or None."""
+    value = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a.startswith("--")}
+    suite = value.get("--suite")
+    grid = GRID_OPTIONS & set(args)
+    default = f"results/{suite or ('custom' if grid else 'quick')}"
+    out = value.get("--out", default).rstrip("/")
+    committed = {f"results/{p.name}" for p in (REPO / "results").iterdir() if p.is_dir()}
+    if out in committed and (grid or out != f"results/{suite or 'quick'}"):
+        return out
+    return None
+
+
+def test_no_documented_command_writes_into_committed_results_by_accident():
+    bad = []
+    for path in DOCS:
+        for args in run_commands(path.read_text()):
+            folder = writes_into_committed_results(args)
+            if folder:
+                bad.append(f"{path.name}: boltzbench run {' '.join(args)} -> {folder}")
+    assert bad == []
+
+
+def test_the_committed_results_check_catches_the_old_plugin_command():
+    old = "--plugin my_sampler.py --suite paper --methods my_ula,mala --targets gmm4".split()
+    assert writes_into_committed_results(old) == "results/paper"
+    assert writes_into_committed_results(["--suite", "sweep"]) is None
+    assert writes_into_committed_results(["--suite", "full", "--out", "results/quick"])
+    assert writes_into_committed_results(["--methods", "mala", "--out", "elsewhere"]) is None

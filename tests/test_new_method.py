@@ -55,7 +55,8 @@ from boltzbench.run.suites import SUITES, MethodEntry, Suite, expand
 
 SUITES["throwaway"] = Suite(
     "throwaway", "one new method", targets=("gmm4",),
-    methods=(MethodEntry("{name}"),), seeds=(0,), budget=10_000, n_samples=300, metrics=("mean_error", "mmd"),
+    methods=(MethodEntry("{name}"),), seeds=(0,), budget=10_000, n_samples=300,
+    metrics=("mean_error", "mmd"),
 )
 summary = run_cells(expand(SUITES["throwaway"]), Path(sys.argv[1]), jobs=1, progress=False)
 """

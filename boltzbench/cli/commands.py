@@ -9,6 +9,7 @@ and exit with status 2; nothing is written. ``run`` exits 0 when every cell is o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from boltzbench.run.suites import expand, get_suite, unavailable_targets
 
     _load_plugins(args.plugin)
-    suite = get_suite(args.suite)
+    suite = get_suite(args.suite or "quick")
+    if args.suite is None and (args.methods or args.targets or args.method or args.seeds):
+        # a grid the user chose, not the quick suite: labelled and stored as its own
+        suite = dataclasses.replace(suite, name="custom")
     if args.budget and args.budgets:
         raise UsageError("--budget and --budgets exclude each other (--budgets is a sweep)")
     targets = options.names(args.targets, "--targets") if args.targets else list(suite.targets)
@@ -92,19 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(
                 "--executor dask needs the 'distributed' package: pip install 'boltzbench[dask]'"
             ) from None
-    memory_limit = None
-    if args.memory_limit is not None:
-        try:
-            gib = float(args.memory_limit)
-        except ValueError:
-            gib = -1.0
-        if not gib > 0:
-            raise UsageError(
-                f"--memory-limit: expected a positive number of GiB, got {args.memory_limit!r}"
-            )
-        memory_limit = int(gib * 2**30)
+    memory_limit = options.memory_limit(args.memory_limit)
+    out = options.out_folder(args.out or str(Path("results") / suite.name))
     check_targets(sorted({cell.target for cell in cells}))
-    out = Path(args.out or Path("results") / suite.name)
     print(f"boltzbench: {len(cells)} cells -> {out}", file=sys.stderr)
     prepare_references(sorted({cell.target for cell in cells}))
     summary = run_cells(
@@ -269,7 +263,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run a grid of cells and write the report")
-    p.add_argument("--suite", default="quick", help="suite to run (default: quick)")
+    p.add_argument(
+        "--suite",
+        help="suite to run (default: quick; a grid chosen with --methods, --targets, --method "
+        "or --seeds and no --suite is labelled 'custom' and goes to results/custom)",
+    )
     p.add_argument("--methods", help="comma-separated methods (default: the suite's)")
     p.add_argument("--targets", help="comma-separated targets (default: the suite's)")
     p.add_argument("--seeds", help="seeds, e.g. 0,1,2 or 0-4 (default: the suite's)")
