@@ -267,6 +267,8 @@ def test_a_grid_without_a_suite_is_labelled_custom(tmp_path):
         "--no-plots", "--no-progress",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-1500:]
+    # piped and --no-progress: no bar, one line per finished cell (docs/usage.md)
+    assert "ok gmm4__ula__" in res.stderr and "%|" not in res.stderr
     board = pd.read_csv(tmp_path / "r" / "leaderboard.csv")
     assert set(pd.read_csv(tmp_path / "r" / "runs.csv")["suite"]) == {"custom"}
     assert "suite" not in board or set(board["suite"]) == {"custom"}

@@ -200,3 +200,15 @@ def test_break_even_by_hand():
     assert row["break_even_n"] == pytest.approx(200.0)
     assert row["samples_per_second"] == pytest.approx(100.0)
     assert row["mcmc_samples_per_second"] == pytest.approx(1 / 0.012)
+
+
+def test_a_report_without_plots_removes_the_figures_it_would_redraw(tmp_path):
+    from boltzbench.report.build import remove_figures
+
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("heatmap.png", "curves.pdf", "bars.svg", "notes.txt"):
+        (plots / name).write_text("x")
+    remove_figures(plots)
+    assert sorted(p.name for p in plots.iterdir()) == ["notes.txt"]
+    remove_figures(tmp_path / "missing")  # no folder: nothing to do

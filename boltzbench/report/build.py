@@ -70,12 +70,24 @@ def current_fingerprints(out_dir: Path) -> dict[str, str | None]:
     return out
 
 
+#: the file types the report draws figures in
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def remove_figures(plot_dir: Path) -> None:
+    """Delete the figures an earlier report drew in ``plot_dir`` (other files stay)."""
+    if plot_dir.is_dir():
+        for path in plot_dir.iterdir():
+            if path.suffix in FIGURE_SUFFIXES and path.is_file():
+                path.unlink()
+
+
 def build_report(out_dir: Path, command: str | None = None, plots: bool = True) -> list[Path]:
     """Write every table, plot and document into ``out_dir``; returns their paths.
 
     ``plots=False`` writes the tables and the two documents without ``plots/`` (most of
-    the report's time on a small folder); plots already there are left as they are but
-    not linked."""
+    the report's time on a small folder); figures an earlier report drew there are
+    removed, since they would show numbers the new tables no longer hold."""
     out_dir = Path(out_dir)
     runs = load_runs(out_dir, current_fingerprints(out_dir))
     board = leaderboard(runs)
@@ -102,6 +114,8 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
         (out_dir / "crossover.csv").unlink(missing_ok=True)
     figs: list[Path] = []
     plot_dir = out_dir / "plots"
+    if not plots:
+        remove_figures(plot_dir)
     if plots and not board.empty:
         import matplotlib
 

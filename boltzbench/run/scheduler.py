@@ -86,7 +86,8 @@ def run_cells(
         force: recompute cells that already have a record.
         retry_failed: recompute cells whose record is not ``ok``.
         plugins: plugin files or modules each cell's process imports first.
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr when it is a terminal; without one (piped,
+            in CI, or progress=False) one line per finished cell instead.
         device: torch device the cells' methods and metrics run on (``cpu``, ``cuda``).
         executor: ``local`` (processes on this machine) or ``dask`` (a Dask distributed
             cluster at ``scheduler``; see :mod:`boltzbench.run.dask_executor`).
@@ -134,10 +135,12 @@ def run_cells(
     threads = max(1, (os.cpu_count() or 1) // jobs)
     prov = provenance(device)
     plugins = list(plugins)
+    # a bar on a terminal; otherwise (piped, CI, --no-progress) one line per finished cell
+    interactive = progress and sys.stderr.isatty()
     bar = tqdm(
         total=len(cells),
         initial=summary.skipped,
-        disable=not progress,
+        disable=not interactive,
         unit="cell",
         desc="cells",
         file=sys.stderr,
@@ -148,7 +151,7 @@ def run_cells(
         summary.ran += 1
         if record["status"] == "ok":
             summary.ok += 1
-            if not sys.stderr.isatty() and progress:  # a log line per cell in CI logs
+            if not interactive:
                 seconds = record.get("wall_seconds") or 0.0
                 bar.write(f"ok {cell.cell_id} ({seconds:.1f} s)", file=sys.stderr)
         else:

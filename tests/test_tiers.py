@@ -1,0 +1,89 @@
+"""Failure tiers before ranks: planted failures — a point mass far away, a diverged
+sampler, a generator trained for 2 steps, a one-ancestor weighted sampler — are each put in
+their tier and ranked below every working method on gmm4, banana and dw4, through the real
+path from samples to a leaderboard row (score_record, tiers, write_record, load_runs,
+leaderboard)."""
+
+import pandas as pd
+import pytest
+import torch
+
+from boltzbench.protocols import primary_metric
+from boltzbench.records import write_record
+from boltzbench.registry import TARGETS
+from boltzbench.report.tables import leaderboard, load_runs
+from boltzbench.score import tiers
+from boltzbench.score.scoring import score_record
+
+N = 400
+
+
+def planted(target) -> dict[str, tuple[torch.Tensor, dict]]:
+    """method -> (samples [N, d], diagnostics)."""
+    ref = target.reference().samples
+    g = torch.Generator().manual_seed(3)
+    scale = float(target.init_std)
+    jitter = 1e-3 * scale * torch.randn(N, target.dim, generator=g)
+    return {
+        "exact": (ref[:N].clone(), {}),
+        "exact_again": (ref[N : 2 * N].clone(), {}),
+        "point_far": ((ref[0] + 50 * scale).expand(N, -1).clone(), {}),
+        "diverged": (1e4 * scale * torch.randn(N, target.dim, generator=g), {}),
+        "two_steps": (ref[2 * N : 3 * N] + 0.5 * scale, {"train_steps": 2.0}),
+        "one_ancestor": (ref[0] + jitter, {"distinct_ancestors": 1.0, "ess_fraction": 1.0}),
+    }
+
+
+EXPECTED = {
+    "exact": "ok",
+    "exact_again": "ok",
+    "point_far": "collapsed",
+    "diverged": "diverged",
+    "two_steps": "untrained",
+    "one_ancestor": "collapsed",
+}
+
+
+@pytest.mark.parametrize("name", ["gmm4", "banana", "dw4"])
+def test_planted_failures_sit_in_their_tier_below_every_working_method(name, tmp_path):
+    target = TARGETS.get(name)()
+    metric = primary_metric(target)
+    for method, (samples, diagnostics) in planted(target).items():
+        for seed in (0, 1):
+            record = {
+                "cell_id": f"{name}__{method}__x__seed{seed}", "suite": "t", "target": name,
+                "method": method, "registry_name": method, "seed": seed, "budget": None,
+                "status": "ok", "error": "", "diagnostics": diagnostics, "config_hash": "c",
+                "n_samples": N, "counts": {},
+            }  # fmt: skip
+            score_record(record, target, samples, [metric, "high_energy_fraction"])
+            tiers.apply(record, samples, target)
+            write_record(tmp_path, record, samples.numpy())
+    runs = load_runs(tmp_path)
+    got = runs.groupby("method")["tier"].first().to_dict()
+    assert got == EXPECTED
+    board = leaderboard(runs)
+    rows = board[(board["metric"] == metric)].set_index("method")
+    working = rows.loc[["exact", "exact_again"], "rank"]
+    for method in ("point_far", "diverged", "two_steps", "one_ancestor"):
+        assert rows.loc[method, "rank"] > working.max(), (method, rows)
+        assert rows.loc[method, "tier"] == EXPECTED[method]
+    assert (rows.loc[["exact", "exact_again"], "tier"] == "ok").all()
+
+
+def test_the_no_overlap_rule():
+    target = TARGETS.get("gmm4")()
+    x = torch.randn(100, 2)
+    tier = tiers.classify(x, target, {"high_energy_fraction": 0.7}, {})
+    assert tier.name == "no_overlap" and "70%" in tier.reason
+    assert tiers.classify(x, target, {"high_energy_fraction": 0.2}, {}).name == "ok"
+    # a chain method that reports no training steps is never "untrained"
+    assert tiers.classify(x, target, {}, {"acceptance_sample": 0.5}).name == "ok"
+    assert tiers.classify(x, target, {}, {"train_iterations": 0}).name == "untrained"
+
+
+def test_a_failed_cell_gets_no_tier():
+    record = {"status": "budget_exceeded"}
+    tiers.apply(record, torch.zeros(3, 2), TARGETS.get("gmm4")())
+    assert record["tier"] is None
+    assert pd.isna(pd.Series([record["tier"]])).all()
