@@ -67,7 +67,7 @@ def primary_table(results: Path) -> str:
             ranks = board[board["target"] == t]["rank"]
             tie = "=" if int((ranks == r["rank"]).sum()) > 1 else ""
             interval = f"[{_g(r['low'], 2)}, {_g(r['high'], 2)}]"
-            text = f"{_g(r['mean'], 3)} {interval} ({tie}{int(r['rank'])})"
+            text = f"{_g(r['median'], 3)} {interval} ({tie}{int(r['rank'])})"
             cells.append(f"**{text}**" if r["within_floor"] else text)
         lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
     return "\n".join(lines)
@@ -119,7 +119,7 @@ def repro_table(results: Path = REPO / "results" / "paper") -> str:
             # a label may carry its config hash (label@hash) where a folder holds two
             # configurations of it
             b = board[(board["target"] == target) & _is_label(board["method"], method)]
-            values = [_g(b[b["metric"] == m]["mean"].iloc[0]) for m in metrics]
+            values = [_g(b[b["metric"] == m]["median"].iloc[0]) for m in metrics]
             r = runs[(runs["target"] == target) & _is_label(runs["method"], method)]
             train = (
                 r["energy_evals_train"] + r["grad_evals_train"] + r["hvp_evals_train"].fillna(0)

@@ -28,14 +28,14 @@ def _board(
                     "budget": budget,
                     "metric": metric,
                     "primary": True,
-                    "mean": mean,
+                    "median": mean,
                     "low": low,
                     "high": high,
                     "within_floor": bool(low <= floor),
                 }
             )
     # a non-primary metric must be ignored
-    rows.append({**rows[0], "metric": "w2", "primary": False, "mean": -1.0})
+    rows.append({**rows[0], "metric": "w2", "primary": False, "median": -1.0})
     return pd.DataFrame(rows)
 
 

@@ -43,7 +43,7 @@ def sweep(tmp_path_factory):
 def test_budget_sweep_rows_and_plots(sweep):
     board = pd.read_csv(sweep / "leaderboard.csv")
     assert set(board["budget"]) == {20000, 40000}
-    assert {"mean", "low", "high", "floor", "rank", "within_floor"} <= set(board.columns)
+    assert {"median", "low", "high", "floor", "rank", "within_floor", "tier"} <= set(board.columns)
     runs = pd.read_csv(sweep / "runs.csv")
     assert (runs["total_cost"] <= runs["budget"]).all()
     assert (runs["budget_used"] == runs["total_cost"] / runs["budget"]).all()
@@ -56,7 +56,7 @@ def test_budget_sweep_crossover_agrees_with_the_leaderboard(sweep):
     """drifting (amortized) against mala at each budget: crossover.csv's first budget
     where drifting is ahead is the first where its mean is the lower in leaderboard.csv."""
     board = pd.read_csv(sweep / "leaderboard.csv")
-    board = board[board["primary"]].pivot_table(index="budget", columns="method", values="mean")
+    board = board[board["primary"]].pivot_table(index="budget", columns="method", values="median")
     ahead = board.index[board["drifting"] < board["mala"]]
     cross = pd.read_csv(sweep / "crossover.csv")
     assert list(zip(cross["method"], cross["mcmc"], strict=True)) == [("drifting", "mala")]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from boltzbench.report.tables import leaderboard
+from boltzbench.report.ranks import leaderboard
 
 
 def _runs():
@@ -42,39 +42,21 @@ def test_not_applicable_metrics_get_no_row_and_higher_elbo_ranks_first():
     assert set(mmd.index) == {"a", "b", "c", "d"} and mmd.loc["d", "rank"] == 4
 
 
-def test_bootstrap_interval_matches_the_enumerated_bootstrap():
-    """The interval is the 2.5/97.5 % quantiles of the resampled means; with four seeds all
-    4⁴ = 256 resamples are equally likely and can be enumerated exactly."""
-    import itertools
-
-    from boltzbench.report.tables import interval
-
-    values = np.array([0.1, 0.4, 0.2, 0.9])
-    mean, low, high = interval(values)
-    exact = [np.mean(c) for c in itertools.product(values, repeat=4)]
-    assert mean == pytest.approx(0.4)
-    assert low == pytest.approx(np.quantile(exact, 0.025), abs=0.03)
-    assert high == pytest.approx(np.quantile(exact, 0.975), abs=0.03)
-    assert interval(values) == (mean, low, high)  # a fixed generator: reproducible
-    one = interval(np.array([0.3]))
-    assert one[0] == 0.3 and math.isnan(one[1]) and math.isnan(one[2])
-
-
 def test_a_split_set_of_seeds_does_not_reach_below_its_values():
     """Three of five seeds collapsed (PITA on funnel): the t-interval reached below zero
-    and so the exact floor; the bootstrap interval stays inside the values' range and
-    keeps the method apart from one whose seeds are all near the floor."""
-    from boltzbench.report.tables import interval, shared_ranks
+    and so the exact floor; the order-statistic interval stays inside the values' range
+    and keeps the method apart from one whose seeds are all near the floor."""
+    from boltzbench.report.ranks import interval, shared_ranks
 
     split = np.array([0.96, 50.09, 50.09, 0.91, 50.09])
     good = np.array([0.01, 0.012, 0.009, 0.011, 0.013])
-    (m1, l1, h1), (m2, l2, h2) = interval(split), interval(good)
-    assert split.min() <= l1 and h1 <= split.max() and l1 > 5
+    (m1, l1, h1, _), (m2, l2, h2, _) = interval(split), interval(good)
+    assert split.min() <= l1 and h1 <= split.max() and m1 == 50.09
     assert list(shared_ranks([m1, m2], [l1, l2], [h1, h2], [False, False])) == [2, 1]
 
 
 def test_overlapping_intervals_share_a_rank():
-    from boltzbench.report.tables import shared_ranks
+    from boltzbench.report.ranks import shared_ranks
 
     # a and b overlap; c is worse than both beyond the intervals; d failed
     means = [1.0, 1.1, 3.0, np.nan]
@@ -88,7 +70,7 @@ def test_overlapping_intervals_share_a_rank():
 
 
 def test_budgets_rank_separately_and_the_headline_is_the_largest():
-    from boltzbench.report.tables import at_largest_budget
+    from boltzbench.report.ranks import at_largest_budget
 
     rows = []
     for budget, better in [(1000, "a"), (10000, "b")]:
@@ -119,7 +101,7 @@ def _board(means):
                 "method": m,
                 "budget": None,
                 "metric": "mmd",
-                "mean": v,
+                "median": v,
                 "low": v - 0.01,
                 "high": v + 0.01,
             }

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from boltzbench.protocols import primary_metric
-from boltzbench.records import write_record
+from boltzbench.records import SCHEMA_VERSION, write_record
 from boltzbench.registry import TARGETS
-from boltzbench.report.tables import leaderboard, load_runs
+from boltzbench.report.ranks import leaderboard
+from boltzbench.report.tables import load_runs
 from boltzbench.score import tiers
 from boltzbench.score.scoring import score_record
 
@@ -54,7 +55,7 @@ def test_planted_failures_sit_in_their_tier_below_every_working_method(name, tmp
                 "cell_id": f"{name}__{method}__x__seed{seed}", "suite": "t", "target": name,
                 "method": method, "registry_name": method, "seed": seed, "budget": None,
                 "status": "ok", "error": "", "diagnostics": diagnostics, "config_hash": "c",
-                "n_samples": N, "counts": {},
+                "n_samples": N, "counts": {}, "schema": SCHEMA_VERSION,
             }  # fmt: skip
             score_record(record, target, samples, [metric, "high_energy_fraction"])
             tiers.apply(record, samples, target)

@@ -168,7 +168,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     for name in metrics or []:
         METRICS.get(name)
     targets = options.names(args.targets, "--targets") if args.targets else None
-    n = rescore(out, metrics, targets)
+    if args.tiers_only and metrics:
+        raise UsageError("--tiers-only recomputes no metric: leave out --metrics")
+    n = rescore(out, metrics, targets, tiers_only=args.tiers_only)
     print(f"boltzbench: rescored {n} cells in {out} (no method was run)", file=sys.stderr)
     if not args.no_report:
         paths = build_report(out, command=_command_line(), plots=not args.no_plots)
@@ -210,7 +212,7 @@ def _compare(out: Path, other: Path) -> None:
     for _, row in changed.iterrows():
         print(
             f"  {row['change']:<6} {row['target']} {row['method']} {row['metric']}: "
-            f"{row['mean_other']:.4g} -> {row['mean']:.4g}"
+            f"{row['median_other']:.4g} -> {row['median']:.4g}"
         )
     print(f"boltzbench: comparison written: {path}", file=sys.stderr)
 
@@ -339,6 +341,9 @@ def make_parser() -> argparse.ArgumentParser:
         "(default: every metric of each record)",
     )
     p.add_argument("--targets", help="rescore only the cells of these targets (default: all)")
+    p.add_argument(
+        "--tiers-only", action="store_true", help="classify failure tiers only (no metric)"
+    )
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report")
     p.add_argument("--no-plots", action="store_true", help=no_plots_help)
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)

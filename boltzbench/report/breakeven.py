@@ -1,6 +1,9 @@
 """Break-even sample counts: after how many samples does an amortized sampler's training
 cost pay for itself against MCMC at equal quality?
 
+An amortized method with a cell in a failure tier (:mod:`boltzbench.score.tiers`) gets one
+row, ``tier`` set and no break-even: it has no quality to pay off.
+
 For an amortized method A on a target: q = its mean over seeds of the target's primary
 metric (lower is better), T = its mean training
 evaluations, s = its mean sampling evaluations per sample. For an MCMC method M (one with
@@ -39,6 +42,7 @@ COLUMNS = [
     "break_even_n",
     "samples_per_second",
     "mcmc_samples_per_second",
+    "tier",
 ]
 
 
@@ -64,6 +68,14 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             (production["target"] == target) & ~production["method"].isin(set(amortized["method"]))
         ]
         for method, group in amortized.groupby("method", sort=True):
+            tiers = group["tier"].fillna("ok") if "tier" in group else pd.Series(["ok"])
+            failing = sorted(set(tiers) - {"ok"})
+            if failing:  # a sampler in a failure tier has no quality to pay off
+                rows.append(
+                    {"target": target, "method": method, "metric": metric, "mcmc": "–"}
+                    | {"tier": failing[0], "break_even_n": math.nan}
+                )
+                continue
             q = float(pd.to_numeric(group[metric], errors="coerce").mean())
             t = float(group["train_evals"].mean())
             s = float((group["sample_evals"] / group["n_samples"]).mean())
@@ -91,6 +103,7 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                         "break_even_n": n_star,
                         "samples_per_second": rate,
                         "mcmc_samples_per_second": 1.0 / (c_m * t_m) if c_m * t_m > 0 else math.nan,
+                        "tier": "ok",
                     }
                 )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -98,6 +111,8 @@ def break_even(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 
 def describe(row: pd.Series) -> str:
     """A one-line reading of a break-even row."""
+    if row.get("tier", "ok") not in ("ok", None) and isinstance(row.get("tier"), str):
+        return f"n/a: {row['tier']} (a failure tier: no quality to pay off)"
     n = row["break_even_n"]
     rate = f"{row['samples_per_second']:.3g} samples/s"
     if not np.isfinite(row["mcmc_evals_per_sample"]):

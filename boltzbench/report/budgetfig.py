@@ -32,10 +32,10 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
         for method, group in rows.groupby("method", sort=True):
             g = group.sort_values("budget")
             b = g["budget"].astype(float)
-            ax.plot(b, g["mean"], marker="o", ms=3, color=colours[method], label=method, lw=1.2)
+            ax.plot(b, g["median"], marker="o", ms=3, color=colours[method], label=method, lw=1.2)
             ax.fill_between(b, g["low"], g["high"], color=colours[method], alpha=0.15)
         floor = rows["floor"].dropna()
-        _scale(ax, np.concatenate([rows["mean"].to_numpy(dtype=float), floor.to_numpy()]))
+        _scale(ax, np.concatenate([rows["median"].to_numpy(dtype=float), floor.to_numpy()]))
         ax.set_xscale("log")
         if len(floor):
             # the band: everything at or below the floor is indistinguishable from exact
@@ -55,7 +55,7 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
         # budgets at which a method has no ok seed (e.g. it cannot pay for the samples):
         # crosses near the axis' floor in its colour, never a value
         along = matplotlib.transforms.blended_transform_factory(ax.transData, ax.transAxes)
-        failed = rows[rows["mean"].isna()]
+        failed = rows[rows["median"].isna()]
         for k, (method, group) in enumerate(failed.groupby("method", sort=True)):
             b = group["budget"].astype(float).to_numpy()
             ax.plot(

@@ -16,13 +16,13 @@ def compare(board: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     − other, and ``change``: ``better`` / ``worse`` when the two 95% intervals do not
     overlap (in the metric's direction), ``same`` when they do, ``new`` / ``gone`` when a
     row exists on one side only."""
-    cols = KEYS + ["mean", "low", "high"]
+    cols = KEYS + ["median", "low", "high"]
     a = board[cols].copy()
     b = other[cols].copy()
     for df in (a, b):
         df["budget"] = pd.to_numeric(df["budget"], errors="coerce")
     merged = a.merge(b, on=KEYS, how="outer", suffixes=("", "_other"), indicator=True)
-    merged["delta"] = merged["mean"] - merged["mean_other"]
+    merged["delta"] = merged["median"] - merged["median_other"]
     changes = []
     for _, row in merged.iterrows():
         if row["_merge"] == "left_only":

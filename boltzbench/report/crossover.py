@@ -4,7 +4,7 @@ and chain method M, the budgets at which A's primary metric is better than M's.
 From a leaderboard with each target run at several budgets (``boltzbench run --suite
 sweep``). The two are *compared* at the budgets where both have an ok seed (a budget where
 either has none, e.g. ``budget_exceeded``, is skipped and listed in ``not_compared``). At a
-compared budget A is *ahead* of M when A's mean over seeds is better than M's and M's 95 %
+compared budget A is *ahead* of M when A's median over seeds is better than M's and M's
 interval does not reach the exact floor (``within_floor``: nothing beats exact sampling at
 that sample size, a lower mean there is noise), and *clearly ahead* when moreover A's
 interval lies wholly on the better side of M's. Per (target, A, M):
@@ -69,7 +69,7 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
         methods = sorted(rows_t["method"].unique())
 
         mean, low, high = (
-            _wide(rows_t, c, budgets, methods) * sign for c in ("mean", "low", "high")
+            _wide(rows_t, c, budgets, methods) * sign for c in ("median", "low", "high")
         )
         if sign < 0:  # on the negated scale the interval's ends swap
             low, high = high, low

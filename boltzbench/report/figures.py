@@ -3,10 +3,11 @@ method, the same in every figure, from :func:`palette`) and returns the PNG path
 when there is nothing to draw.
 
 Conventions: values are never clipped (metrics that can be negative, such as the unbiased
-MMD², are drawn on a symmetric-log axis); bands and error bars are the 95% bootstrap intervals
-over seeds; floors are the exact sampler's at the same sample size; legends sit outside
-the axes; a method whose values exceed the others' by far is marked as diverged at the top
-of the axis instead of stretching it.
+MMD², are drawn on a symmetric-log axis); bands and error bars are the order-statistic
+intervals over seeds (min–max with five seeds, 93.75 % coverage); floors are the exact
+sampler's at the same sample size; legends sit outside the axes; a method whose values
+exceed the others' by far is marked as diverged at the top of the axis instead of
+stretching it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pandas as pd
 
 from boltzbench.files import atomic_write_bytes
 from boltzbench.registry import TARGETS, UnknownNameError
-from boltzbench.report.tables import interval, primary_metrics
+from boltzbench.report.ranks import interval
+from boltzbench.report.tables import primary_metrics
 
 MAX_COLS = 4
 #: a value more than this many times the median of a panel's methods is "diverged"
@@ -113,7 +115,7 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
     if primary.empty:
         return None
     rank = primary.pivot_table(index="method", columns="target", values="rank", aggfunc="first")
-    value = primary.pivot_table(index="method", columns="target", values="mean", aggfunc="first")
+    value = primary.pivot_table(index="method", columns="target", values="median", aggfunc="first")
     value = value.reindex(index=rank.index, columns=rank.columns)  # failed cells: NaN
     n_m, n_t = rank.shape
     fig, ax = plt.subplots(figsize=(1.5 * n_t + 3, 0.42 * n_m + 1.8))
@@ -135,15 +137,15 @@ def plot_heatmap(board: pd.DataFrame, path: Path) -> Path | None:
     metrics = primary.groupby("target")["metric"].first()
     ax.set_xticks(range(n_t), [f"{t}\n({metrics[t]})" for t in rank.columns], fontsize=8)
     ax.set_yticks(range(n_m), rank.index, fontsize=8)
-    ax.set_title("Primary metric per target (value: mean over seeds; colour: rank)")
+    ax.set_title("Primary metric per target (value: median over seeds; colour: rank)")
     fig.colorbar(image, ax=ax, label="rank (1 = best; shared where intervals overlap)")
     return save_png(fig, path)
 
 
 def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: dict) -> Path | None:
     """Quality against cost: each target's primary metric against the budget units spent
-    (log x), one line per method (mean over seeds of its k-th snapshot, band: 95%
-    bootstrap interval), the exact floor at the snapshot's sample size dashed in the method's
+    (log x), one line per method (median over seeds of its k-th snapshot, band:
+    order-statistic interval), the exact floor at the snapshot's sample size dashed in the method's
     colour. Methods without snapshots appear as one point with its interval."""
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
@@ -161,7 +163,7 @@ def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: d
                 group = group.assign(k=group.groupby("seed").cumcount())
                 stats = []
                 for _, snap in group.groupby("k"):
-                    mean, lo, hi = interval(pd.to_numeric(snap[metric], errors="coerce"))
+                    mean, lo, hi, _ = interval(pd.to_numeric(snap[metric], errors="coerce"))
                     floor = pd.to_numeric(snap.get(f"{metric}_floor"), errors="coerce").mean()
                     stats.append((snap["cost"].mean(), mean, lo, hi, floor))
                 st = np.array(stats, dtype=float)
@@ -178,7 +180,7 @@ def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: d
         ):
             if metric not in group:
                 continue
-            mean, lo, hi = interval(pd.to_numeric(group[metric], errors="coerce"))
+            mean, lo, hi, _ = interval(pd.to_numeric(group[metric], errors="coerce"))
             x = pd.to_numeric(group["total_cost"], errors="coerce").mean()
             err = [[mean - lo], [hi - mean]] if np.isfinite(lo) else None
             ax.errorbar(x, mean, yerr=err, fmt="o", color=colours[method], label=method)
@@ -194,7 +196,7 @@ def plot_curves(curves: pd.DataFrame, runs: pd.DataFrame, path: Path, colours: d
 
 
 def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
-    """Per target, its primary metric: each method's mean over seeds as a point with its
+    """Per target, its primary metric: each method's median over seeds as a point with its
     95% interval, methods sorted by rank, the exact floor dashed, one scale per panel
     (log or symmetric log, never bars on a log axis); failed methods marked ×, diverged
     ones ▲ at the top."""
@@ -205,21 +207,21 @@ def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path 
     fig, axes = grid(len(targets), max(3.4, 0.3 * main["method"].nunique() + 1.6), 3.2)
     for ax, target in zip(axes, targets, strict=True):
         sub = main[main["target"] == target].sort_values(["rank", "method"])
-        means = dict(zip(sub["method"], sub["mean"].astype(float), strict=True))
+        means = dict(zip(sub["method"], sub["median"].astype(float), strict=True))
         diverged = _diverged(means)
         shown = np.array([v for m, v in means.items() if m not in diverged], dtype=float)
         top = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
         for x, row in enumerate(sub.itertuples()):
-            if not np.isfinite(row.mean):
+            if not np.isfinite(row.median):
                 ax.plot(x, 0, marker="x", color="red", ms=8)
             elif row.method in diverged:
                 ax.plot(x, top, marker="^", color=colours[row.method], ms=8)
-                ax.annotate(f"{row.mean:.2g}", (x, top), fontsize=6, ha="center", va="bottom")
+                ax.annotate(f"{row.median:.2g}", (x, top), fontsize=6, ha="center", va="bottom")
             else:
                 err = (
-                    [[row.mean - row.low], [row.high - row.mean]] if np.isfinite(row.low) else None
+                    [[row.median - row.low], [row.high - row.median]] if np.isfinite(row.low) else None
                 )
-                ax.errorbar(x, row.mean, yerr=err, fmt="o", color=colours[row.method])
+                ax.errorbar(x, row.median, yerr=err, fmt="o", color=colours[row.method])
         floor = sub["floor"].dropna()
         if len(floor):
             ax.axhline(float(floor.mean()), color="0.3", ls="--", lw=0.8, label="exact floor")

@@ -43,7 +43,7 @@ CAPTIONS = {
     "(green best), with a colour bar; grey: n/a; 'failed' where a cell failed.",
     "curves": "Quality against cost: each metric against budget units spent, mean over "
     "seeds with the 95% interval; the exact sampler's floor at the same sample size dashed.",
-    "bars": "Per target: mean over seeds with 95% intervals; the floor dashed; × marks "
+    "bars": "Per target: median over seeds with 95% intervals; the floor dashed; × marks "
     "a failed method.",
     "budgets": "The primary metric against budget (sweeps): one line per method with its "
     "interval over seeds, the exact floor as a band.",

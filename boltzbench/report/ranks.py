@@ -26,7 +26,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats
+
+from boltzbench.report.tables import lower_is_better, metric_columns, primary_metrics
 
 #: the least coverage an interval is chosen for (the closest order-statistic level to 95 %
 #: with five seeds is 93.75 %)
@@ -80,3 +83,170 @@ def shared_ranks(means, lows, highs, failed, lower: bool = True) -> np.ndarray:
         beaten_by = (~failed) & (worst < best[i])
         ranks[i] = 1 + int(beaten_by.sum())
     return ranks
+
+
+LEADERBOARD_COLUMNS = [
+    "suite",
+    "target",
+    "method",
+    "budget",
+    "metric",
+    "primary",
+    "n_seeds",
+    "n_ok",
+    "tier",
+    "tier_seeds",
+    "median",
+    "low",
+    "high",
+    "level",
+    "floor",
+    "within_floor",
+    "rank",
+    "mean_rank",
+]
+
+
+def row_tier(group: pd.DataFrame) -> tuple[str, int, int]:
+    """A (target, method, budget) row's tier, how many of its cells are in it, and how
+    many are ok: the tier is ``ok`` when every cell ran ok and is in tier ok; else the most
+    common failure among its cells (a status such as ``budget_exceeded``, or a tier such
+    as ``collapsed``)."""
+    labels = [
+        str(t) if s == "ok" and isinstance(t, str) else ("ok" if s == "ok" else str(s))
+        for s, t in zip(group["status"], group.get("tier", group["status"]), strict=True)
+    ]
+    bad = [x for x in labels if x != "ok"]
+    n_ok = len(labels) - len(bad)
+    if not bad:
+        return "ok", n_ok, n_ok
+    worst = max(sorted(set(bad)), key=bad.count)
+    return worst, bad.count(worst), n_ok
+
+
+def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
+    """Tidy table: one row per (target, method, budget, metric): the median over the ok
+    cells' seeds and its order-statistic interval (``level``: its exact coverage), the
+    noise floor, ``within_floor`` (the interval reaches the floor: indistinguishable from
+    exact sampling at this sample size), the row's ``tier`` (``ok`` or the failure most of
+    its failing cells share, ``tier_seeds`` of them), ``primary`` (the target's primary
+    metric), the shared rank within (target, budget, metric) — rows not in tier ``ok``
+    rank after every row that is — and the mean rank over targets at that budget. A metric
+    that none of a method's (all ok) cells produced gets no row."""
+    if runs.empty:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    budget = runs["budget"] if "budget" in runs else pd.Series(np.nan, index=runs.index)
+    runs = runs.assign(budget=pd.to_numeric(budget, errors="coerce"))
+    primary = primary_metrics(runs)
+    rows = []
+    for metric in metric_columns(runs):
+        applicable = runs.groupby("target")[metric].apply(
+            lambda col: bool(np.isfinite(pd.to_numeric(col, errors="coerce")).any())
+        )
+        groups = runs.groupby(["target", "method", "budget"], sort=True, dropna=False)
+        for (target, method, budget), group in groups:
+            if not applicable.get(target, False):
+                continue  # the metric does not apply to this target (or nothing ran ok)
+            ok = group[group["status"] == "ok"]
+            values = pd.to_numeric(ok[metric], errors="coerce").to_numpy(dtype=float)
+            if len(ok) == len(group) and not np.isfinite(values).any():
+                continue  # every cell ran and the metric does not apply to this method
+            median, low, high, level = interval(values)
+            floor_col = f"{metric}_floor"
+            floor = (
+                float(pd.to_numeric(ok[floor_col], errors="coerce").mean())
+                if floor_col in ok and len(ok)
+                else math.nan
+            )
+            tier, tier_seeds, n_ok = row_tier(group)
+            rows.append(
+                {
+                    "suite": ",".join(sorted(set(group["suite"].astype(str)))),
+                    "target": target,
+                    "method": method,
+                    "budget": budget,
+                    "metric": metric,
+                    "primary": metric == primary.get(target),
+                    "n_seeds": len(group),
+                    "n_ok": n_ok,
+                    "tier": tier,
+                    "tier_seeds": tier_seeds,
+                    "median": median,
+                    "low": low,
+                    "high": high,
+                    "level": level,
+                    "floor": floor,
+                    "within_floor": bool(
+                        np.isfinite(floor)
+                        and np.isfinite(median)
+                        and (low if np.isfinite(low) else median) <= floor
+                    ),
+                }
+            )
+    table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS[:-2])
+    if table.empty:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    # a target whose declared primary metric was not computed (a run with --metrics that
+    # leaves it out) is ranked by the first metric of METRIC_ORDER it has
+    order = metric_columns(runs)
+    for _, rows in table.groupby("target"):
+        if not rows["primary"].any():
+            fallback = next(m for m in order if m in set(rows["metric"]))
+            table.loc[rows.index[rows["metric"] == fallback], "primary"] = True
+    table["rank"] = 0
+    for (_, _, metric), group in table.groupby(
+        ["target", "budget", "metric"], sort=False, dropna=False
+    ):
+        failed = (group["tier"] != "ok").to_numpy()
+        table.loc[group.index, "rank"] = shared_ranks(
+            group["median"], group["low"], group["high"], failed, lower_is_better(metric)
+        )
+    table["rank"] = table["rank"].astype(int)
+    table["mean_rank"] = table.groupby(["method", "budget", "metric"], dropna=False)[
+        "rank"
+    ].transform("mean")
+    table["budget"] = table["budget"].astype("Int64")
+    order = ["metric", "target", "budget", "rank", "method"]
+    return table[LEADERBOARD_COLUMNS].sort_values(order).reset_index(drop=True)
+
+
+def overall(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per method at each target's largest budget: the mean rank over targets by
+    each target's primary metric, targets ranked, ok cells / cells, mean total cost per
+    cell and failures; sorted by mean rank."""
+    columns = ["method", "mean_rank", "targets", "ok", "cells", "mean_cost", "failures"]
+    main = at_largest_budget(board)
+    main = main[main["primary"].astype(bool)] if not main.empty else main
+    runs = at_largest_budget(runs)
+    if main.empty or runs.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for method, group in main.groupby("method"):
+        cells = runs[runs["method"] == method]
+        rows.append(
+            {
+                "method": method,
+                "mean_rank": float(group["rank"].mean()),
+                "targets": int(group["target"].nunique()),
+                "ok": int((cells["status"] == "ok").sum()),
+                "cells": len(cells),
+                "mean_cost": float(pd.to_numeric(cells["total_cost"], errors="coerce").mean()),
+                "failures": int((cells["status"] != "ok").sum()),
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=columns)
+        .sort_values(["mean_rank", "method"])
+        .reset_index(drop=True)
+    )
+
+
+def at_largest_budget(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows (of the leaderboard or of the runs) at each target's largest budget
+    (unbudgeted rows where a target has no budget): what the heatmap, the bars, the curves
+    and the markdown tables show."""
+    if table.empty:
+        return table
+    budget = pd.to_numeric(table["budget"], errors="coerce")
+    top = budget.groupby(table["target"]).transform("max")
+    return table[(budget == top) | (top.isna() & budget.isna())]

@@ -1,17 +1,15 @@
-"""Tables from records: ``runs.csv`` (one wide row per cell), ``curves.csv`` and the tidy
-``leaderboard.csv`` with intervals over seeds, shared ranks and each target's primary
-metric. Pure pandas; no plotting, no files written here.
+"""Tables from records: ``runs.csv`` (one wide row per cell, one identity per label) and
+``curves.csv``. The leaderboard built from them is :mod:`boltzbench.report.ranks`. Pure
+pandas; no plotting, no files written here.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from boltzbench.counter import total_cost
@@ -45,6 +43,9 @@ BASE_COLUMNS = [
     "sample_seconds",
     "n_samples",
     "samples_per_second",
+    "tier",
+    "tier_reason",
+    "distinct_fraction",
 ]
 PROVENANCE_COLUMNS = [
     "registry_name",
@@ -108,6 +109,10 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     versions = record.get("metric_versions", {})
     row["metric_version"] = ";".join(f"{k}={v}" for k, v in sorted(versions.items()))
     row["registry_name"] = record.get("registry_name", record.get("method_registry_name"))
+    # a record scored before failure tiers: ok cells count as ok until rescored
+    row["tier"] = record.get("tier", "ok" if record.get("status") == "ok" else None)
+    row["tier_reason"] = record.get("tier_reason", "")
+    row["distinct_fraction"] = record.get("distinct_fraction")
     for key in PROVENANCE_COLUMNS[-5:] + ["config_hash", "primary_metric", "samples_file"]:
         row[key] = record.get(key)
     return row
@@ -116,8 +121,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) -> pd.DataFrame:
     """One wide row per cell record in ``out_dir/cells``. A file that cannot be trusted
     (see :func:`boltzbench.records.read_record`) is left out, with a line on stderr. A
-    label used with more than one configuration becomes ``label@<config hash>``, so that
-    configurations are never pooled as seeds. With ``fingerprints`` (target -> its current
+    label used for unlike cells is split by what differs (:func:`split_identities`), so
+    that unlike cells are never pooled as seeds. With ``fingerprints`` (target -> its current
     definition fingerprint), a record scored against another definition of its target is
     reported on stderr and marked in the ``stale`` column."""
     rows = []
@@ -138,10 +143,7 @@ def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) 
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=BASE_COLUMNS + PROVENANCE_COLUMNS)
-    df = pd.DataFrame(rows)
-    variants = df.groupby("method")["config_hash"].transform("nunique")
-    clash = variants > 1
-    df.loc[clash, "method"] = df.loc[clash, "method"] + "@" + df.loc[clash, "config_hash"].str[:6]
+    df = split_identities(pd.DataFrame(rows))
     metric_cols = metric_columns(df)
     floor_cols = [f"{m}_floor" for m in metric_cols if f"{m}_floor" in df]
     estimator_cols = [f"{m}_estimator" for m in metric_cols if f"{m}_estimator" in df]
@@ -151,6 +153,34 @@ def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) 
     order += [c for c in df.columns if c not in order]
     df = df.reindex(columns=order)
     return df.sort_values(["target", "method", "seed"], kind="stable").reset_index(drop=True)
+
+
+#: what makes two cells of one label alike (the budget is a column of its own: a sweep's
+#: budgets are ranked separately), with how a label shows the difference
+IDENTITY = {
+    "config_hash": lambda v: f"config {str(v)[:6]}",
+    "n_samples": lambda v: f"n={v}",
+    "cost_model": lambda v: "cost " + ",".join(f"{k}={c:g}" for k, c in json.loads(v).items()),
+    "target_fingerprint": lambda v: f"target {str(v)[:6]}",
+}
+
+
+def split_identities(df: pd.DataFrame) -> pd.DataFrame:
+    """Relabel rows so that one (target, label) never pools unlike cells: where a label's
+    cells on a target differ in configuration, sample count, cost model or target
+    definition, each kind gets the label plus what differs, e.g. ``mala (n=2000)`` and
+    ``mala (n=10000)``. Alike cells keep their label."""
+    df = df.copy()
+    keys = [k for k in IDENTITY if k in df]
+    identity = df[keys].astype(str).agg("|".join, axis=1)
+    for (_, label), group in df.groupby(["target", "method"], sort=False):
+        if identity[group.index].nunique() < 2:
+            continue
+        differs = [k for k in keys if df.loc[group.index, k].astype(str).nunique() > 1]
+        for i in group.index:
+            what = ", ".join(IDENTITY[k](df.at[i, k]) for k in differs)
+            df.at[i, "method"] = f"{label} ({what})"
+    return df
 
 
 CURVE_COLUMNS = ["target", "method", "seed", "budget", "phase", "energy_evals", "grad_evals"]
@@ -195,196 +225,3 @@ def primary_metrics(runs: pd.DataFrame) -> dict[str, str]:
         named = group["primary_metric"].dropna() if "primary_metric" in group else []
         out[target] = str(named.iloc[0]) if len(named) else DEFAULT_PRIMARY
     return out
-
-
-CONFIDENCE = 0.95
-#: bootstrap resamples of the seeds behind each interval, and their generator's seed
-BOOTSTRAP = 4000
-BOOTSTRAP_SEED = 0
-
-
-def interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean over seeds and its 95% percentile-bootstrap interval (:data:`BOOTSTRAP`
-    resamples of the seeds with replacement, a fixed generator: the same values give the
-    same interval); NaN bounds with fewer than 2 finite values.
-
-    Not the Student-t interval used before: with five seeds, a method whose seeds split
-    between 0.9 and 50 (PITA on ``funnel``: three of five collapsed) got mean ± t·s/√n =
-    [−3.0, 63.9], below zero for a metric that cannot be, so it reached the exact floor
-    and shared the first rank. A bootstrap interval stays inside the range of the values
-    ([10.7, 50.1] there)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(values.mean())
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = values[rng.integers(0, len(values), (BOOTSTRAP, len(values)))].mean(1)
-    low, high = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    return mean, float(low), float(high)
-
-
-def shared_ranks(means, lows, highs, failed, lower: bool = True) -> np.ndarray:
-    """Ranks with ties where intervals overlap: a method's rank is 1 + the number of
-    methods that are better beyond the intervals (the other's whole interval on the
-    better side of this one's). A failed method (or one without a value) ranks after
-    every method that did not fail. Without intervals (one seed) the means decide."""
-    means, lows, highs = (np.asarray(a, dtype=float) for a in (means, lows, highs))
-    failed = np.asarray(failed, dtype=bool) | ~np.isfinite(means)
-    sign = 1.0 if lower else -1.0
-    lo = np.where(np.isfinite(lows), lows, means)
-    hi = np.where(np.isfinite(highs), highs, means)
-    best = np.where(sign > 0, lo, -hi)  # the most favourable end, in "lower is better"
-    worst = np.where(sign > 0, hi, -lo)
-    ranks = np.empty(len(means), dtype=int)
-    for i in range(len(means)):
-        if failed[i]:
-            ranks[i] = int((~failed).sum()) + 1
-            continue
-        beaten_by = (~failed) & (worst < best[i])
-        ranks[i] = 1 + int(beaten_by.sum())
-    return ranks
-
-
-LEADERBOARD_COLUMNS = [
-    "suite",
-    "target",
-    "method",
-    "budget",
-    "metric",
-    "primary",
-    "n_seeds",
-    "n_ok",
-    "mean",
-    "low",
-    "high",
-    "floor",
-    "within_floor",
-    "rank",
-    "mean_rank",
-]
-
-
-def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """Tidy table: one row per (target, method, budget, metric) with the mean over seeds
-    and its 95% bootstrap interval (``n_seeds`` says over how many), the noise floor,
-    ``within_floor`` (the interval reaches the floor: indistinguishable from exact sampling
-    at this sample size), ``primary`` (the target's primary metric), the shared rank within
-    (target, budget, metric) (1 = best; ties where intervals overlap; a method with a
-    failed cell ranks last) and the mean rank over targets at that budget. A metric that
-    none of a method's (all ok) cells produced gets no row."""
-    if runs.empty:
-        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    budget = runs["budget"] if "budget" in runs else pd.Series(np.nan, index=runs.index)
-    runs = runs.assign(budget=pd.to_numeric(budget, errors="coerce"))
-    primary = primary_metrics(runs)
-    rows = []
-    for metric in metric_columns(runs):
-        applicable = runs.groupby("target")[metric].apply(
-            lambda col: bool(np.isfinite(pd.to_numeric(col, errors="coerce")).any())
-        )
-        groups = runs.groupby(["target", "method", "budget"], sort=True, dropna=False)
-        for (target, method, budget), group in groups:
-            if not applicable.get(target, False):
-                continue  # the metric does not apply to this target (or nothing ran ok)
-            ok = group[group["status"] == "ok"]
-            values = pd.to_numeric(ok[metric], errors="coerce").to_numpy(dtype=float)
-            if len(ok) == len(group) and not np.isfinite(values).any():
-                continue  # every cell ran and the metric does not apply to this method
-            mean, low, high = interval(values)
-            floor_col = f"{metric}_floor"
-            floor = (
-                float(pd.to_numeric(ok[floor_col], errors="coerce").mean())
-                if floor_col in ok and len(ok)
-                else math.nan
-            )
-            rows.append(
-                {
-                    "suite": ",".join(sorted(set(group["suite"].astype(str)))),
-                    "target": target,
-                    "method": method,
-                    "budget": budget,
-                    "metric": metric,
-                    "primary": metric == primary.get(target),
-                    "n_seeds": len(group),
-                    "n_ok": len(ok),
-                    "mean": mean,
-                    "low": low,
-                    "high": high,
-                    "floor": floor,
-                    "within_floor": bool(
-                        np.isfinite(floor)
-                        and np.isfinite(mean)
-                        and (low if np.isfinite(low) else mean) <= floor
-                    ),
-                }
-            )
-    table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS[:-2])
-    if table.empty:
-        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    # a target whose declared primary metric was not computed (a run with --metrics that
-    # leaves it out) is ranked by the first metric of METRIC_ORDER it has
-    order = metric_columns(runs)
-    for _, rows in table.groupby("target"):
-        if not rows["primary"].any():
-            fallback = next(m for m in order if m in set(rows["metric"]))
-            table.loc[rows.index[rows["metric"] == fallback], "primary"] = True
-    table["rank"] = 0
-    for (_, _, metric), group in table.groupby(
-        ["target", "budget", "metric"], sort=False, dropna=False
-    ):
-        failed = (group["n_ok"] < group["n_seeds"]).to_numpy()
-        table.loc[group.index, "rank"] = shared_ranks(
-            group["mean"], group["low"], group["high"], failed, lower_is_better(metric)
-        )
-    table["rank"] = table["rank"].astype(int)
-    table["mean_rank"] = table.groupby(["method", "budget", "metric"], dropna=False)[
-        "rank"
-    ].transform("mean")
-    table["budget"] = table["budget"].astype("Int64")
-    order = ["metric", "target", "budget", "rank", "method"]
-    return table[LEADERBOARD_COLUMNS].sort_values(order).reset_index(drop=True)
-
-
-def overall(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per method at each target's largest budget: the mean rank over targets by
-    each target's primary metric, targets ranked, ok cells / cells, mean total cost per
-    cell and failures; sorted by mean rank."""
-    columns = ["method", "mean_rank", "targets", "ok", "cells", "mean_cost", "failures"]
-    main = at_largest_budget(board)
-    main = main[main["primary"].astype(bool)] if not main.empty else main
-    runs = at_largest_budget(runs)
-    if main.empty or runs.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for method, group in main.groupby("method"):
-        cells = runs[runs["method"] == method]
-        rows.append(
-            {
-                "method": method,
-                "mean_rank": float(group["rank"].mean()),
-                "targets": int(group["target"].nunique()),
-                "ok": int((cells["status"] == "ok").sum()),
-                "cells": len(cells),
-                "mean_cost": float(pd.to_numeric(cells["total_cost"], errors="coerce").mean()),
-                "failures": int((cells["status"] != "ok").sum()),
-            }
-        )
-    return (
-        pd.DataFrame(rows, columns=columns)
-        .sort_values(["mean_rank", "method"])
-        .reset_index(drop=True)
-    )
-
-
-def at_largest_budget(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows (of the leaderboard or of the runs) at each target's largest budget
-    (unbudgeted rows where a target has no budget): what the heatmap, the bars, the curves
-    and the markdown tables show."""
-    if table.empty:
-        return table
-    budget = pd.to_numeric(table["budget"], errors="coerce")
-    top = budget.groupby(table["target"]).transform("max")
-    return table[(budget == top) | (top.isna() & budget.isna())]

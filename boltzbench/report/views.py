@@ -10,12 +10,17 @@ from boltzbench.report.tables import metric_columns
 
 
 def fmt_value(mean: float, low: float, high: float) -> str:
-    """``mean [low, high]``, or the mean alone without an interval, or ``failed``."""
+    """``median [low, high]``, or the median alone without an interval, or ``failed``."""
     if not np.isfinite(mean):
         return "failed"
     if not (np.isfinite(low) and np.isfinite(high)):
         return f"{mean:.4g}"
     return f"{mean:.4g} [{low:.3g}, {high:.3g}]"
+
+
+def tier_label(tier: str, count: int, seeds: int) -> str:
+    """``*collapsed* (3/5)``: a failure tier shown instead of a value."""
+    return f"*{tier.replace('_', ' ')}* ({count}/{seeds})"
 
 
 def rank_label(rank: int, ranks: pd.Series) -> str:
@@ -27,10 +32,11 @@ def target_view(
     board: pd.DataFrame, runs: pd.DataFrame, target: str, bold: str = "**{}**"
 ) -> tuple[pd.DataFrame, str | None]:
     """One target's table at its budget: rank (by the primary metric, shared where the
-    intervals overlap), method, ok/seeds, the primary metric first, then the others,
-    total cost per cell, budget used, train seconds and samples/s; sorted by rank. Values
-    within the exact sampler's floor are wrapped in ``bold``. Also returns the primary
-    metric's name."""
+    intervals overlap; rows in a failure tier after every working row, their tier shown
+    instead of values), method, ok/seeds (ok and in tier ok), the primary metric first,
+    then the others, total cost per cell, budget used, train seconds and samples/s; sorted
+    by rank. Values within the exact sampler's floor are wrapped in ``bold``. Also returns
+    the primary metric's name."""
     sub = board[board["target"] == target]
     cells_all = runs[runs["target"] == target]
     primary_rows = sub[sub["primary"].astype(bool)]
@@ -45,16 +51,22 @@ def target_view(
     for method in methods:
         cells = cells_all[cells_all["method"] == method]
         m = sub[sub["method"] == method].set_index("metric")
+        first = m.iloc[0]
+        failing = str(first.get("tier", "ok")) != "ok"
+        n_ok = int(first["n_ok"]) if "n_ok" in first else int((cells["status"] == "ok").sum())
         row = {
             "rank": rank_label(int(ranks[method]), ranks) if method in ranks else "–",
             "method": method,
-            "ok/seeds": f"{int((cells['status'] == 'ok').sum())}/{len(cells)}",
+            "ok/seeds": f"{n_ok}/{len(cells)}",
         }
         for k in metrics:
             if k not in m.index:
                 row[k] = "n/a"
                 continue
-            text = fmt_value(m.loc[k, "mean"], m.loc[k, "low"], m.loc[k, "high"])
+            if failing:  # no value of a failing row is shown as a plain number
+                row[k] = tier_label(first["tier"], int(first["tier_seeds"]), len(cells))
+                continue
+            text = fmt_value(m.loc[k, "median"], m.loc[k, "low"], m.loc[k, "high"])
             row[k] = bold.format(text) if m.loc[k, "within_floor"] else text
         cost = pd.to_numeric(cells["total_cost"], errors="coerce").mean()
         used = pd.to_numeric(cells["budget_used"], errors="coerce").mean()
@@ -64,7 +76,7 @@ def target_view(
         sps = pd.to_numeric(cells["samples_per_second"], errors="coerce").mean()
         row["samples/s"] = f"{sps:.3g}" if np.isfinite(sps) else "–"
         rows.append(row)
-    floors = {"rank": "", "method": "*floor (exact sampler)*", "ok/seeds": ""}
+    floors = {"rank": "", "method": "floor (exact sampler)", "ok/seeds": ""}
     for k in metrics:
         value = sub[sub["metric"] == k]["floor"].mean()
         floors[k] = "–" if pd.isna(value) else f"{value:.4g}"

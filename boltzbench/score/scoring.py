@@ -21,6 +21,7 @@ from boltzbench.driver import validate_samples
 from boltzbench.protocols import primary_metric
 from boltzbench.records import iter_records, reseal
 from boltzbench.registry import METRICS, TARGETS
+from boltzbench.score import tiers
 from boltzbench.score.floors import noise_floors
 
 
@@ -42,7 +43,8 @@ def score_record(
     into ``record`` (``metrics``, ``floors``, ``metric_versions``, ``metric_estimators``);
     metrics from diagnostics read ``record["diagnostics"]``. A metric that raises or is not
     finite sets the status ``metric_failed``; one that does not apply is None. Metrics
-    registered with ``accelerated=True`` get samples and reference on ``device``."""
+    registered with ``accelerated=True`` get samples and reference on ``device``. Last, an
+    ok record gets its failure tier (:mod:`boltzbench.score.tiers`)."""
     reference = target.reference().samples
     record["primary_metric"] = primary_metric(target)
     on_device = None
@@ -90,6 +92,7 @@ def score_record(
         record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]
     elif record.get("status") == "metric_failed":
         record["status"], record["error"] = "ok", ""
+    tiers.apply(record, samples, target)
 
 
 CURVE_MAX_POINTS = 1000
@@ -142,12 +145,17 @@ def _kept_scores(record: dict[str, Any], names: list[str]) -> dict[str, dict[str
 
 
 def rescore(
-    out_dir: Path, metrics: Iterable[str] | None = None, targets: Iterable[str] | None = None
+    out_dir: Path,
+    metrics: Iterable[str] | None = None,
+    targets: Iterable[str] | None = None,
+    tiers_only: bool = False,
 ) -> int:
     """Rescore every stored ok (or metric_failed) cell of ``out_dir`` (of ``targets`` only,
     when given) from its samples file, resealing each record: ``metrics`` are (re)computed
     and the record's other metrics kept as they are (default: every metric the record was
-    scored with). No method runs. Returns the number of records
+    scored with). With ``tiers_only`` no metric is recomputed: each record's failure tier
+    is classified from its samples and stored metrics (no reference needed). No method
+    runs. Returns the number of records
     rescored; a record that cannot be trusted, or whose target is unavailable, is left as it
     is, with a line on stderr."""
     chosen = list(metrics) if metrics is not None else None
@@ -173,6 +181,11 @@ def rescore(
             print(f"boltzbench: cannot rescore {path.name}: {one_line(exc)}", file=sys.stderr)
             continue
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
+        if tiers_only:
+            tiers.apply(record, samples, built[name])
+            reseal(path, record)
+            done += 1
+            continue
         own = list(record.get("metric_versions", {}))
         named = own if chosen is None else chosen
         kept = _kept_scores(record, [m for m in own if m not in named])
