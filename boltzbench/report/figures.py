@@ -219,7 +219,9 @@ def plot_bars(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path 
                 ax.annotate(f"{row.median:.2g}", (x, top), fontsize=6, ha="center", va="bottom")
             else:
                 err = (
-                    [[row.median - row.low], [row.high - row.median]] if np.isfinite(row.low) else None
+                    [[row.median - row.low], [row.high - row.median]]
+                    if np.isfinite(row.low)
+                    else None
                 )
                 ax.errorbar(x, row.median, yerr=err, fmt="o", color=colours[row.method])
         floor = sub["floor"].dropna()

@@ -45,11 +45,8 @@ def score_record(
     finite sets the status ``metric_failed``; one that does not apply is None. Metrics
     registered with ``accelerated=True`` get samples and reference on ``device``. Last, an
     ok record gets its failure tier (:mod:`boltzbench.score.tiers`)."""
-    reference = target.reference().samples
     record["primary_metric"] = primary_metric(target)
-    on_device = None
-    if device is not None and device.type != "cpu":
-        on_device = (samples.to(device), reference.to(device))
+    reference = on_device = None  # loaded for the first metric of the samples
     for key in ("metrics", "floors", "metric_versions", "metric_estimators"):
         record[key] = {}
     errors = []
@@ -65,6 +62,10 @@ def score_record(
                     continue
             else:
                 sample_metrics.append(name)
+                if reference is None:
+                    reference = target.reference().samples
+                    if device is not None and device.type != "cpu":
+                        on_device = (samples.to(device), reference.to(device))
                 if on_device is not None and getattr(fn, "accelerated", False):
                     value = fn(*on_device, target)
                 else:
@@ -85,7 +86,8 @@ def score_record(
             record["metrics"][name] = None
             errors.append(f"{name}: {one_line(exc)}")
     try:
-        record["floors"] = noise_floors(target, sample_metrics, samples.shape[0])
+        if sample_metrics:
+            record["floors"] = noise_floors(target, sample_metrics, samples.shape[0])
     except Exception as exc:
         errors.append(f"floors: {one_line(exc)}")
     if errors:

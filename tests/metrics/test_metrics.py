@@ -190,3 +190,14 @@ def test_mode_mass_error_is_not_applicable_without_modes():
     from boltzbench.targets.banana import Banana
 
     assert mode_mass_error(gauss(10, 2), gauss(10, 2), Banana()) is None
+
+
+def test_the_ranked_ess_is_the_one_before_any_bridge():
+    """A resampling method's ESS after its bridge (1.0: every sample from one ancestor,
+    rejuvenated) is not what is ranked: the one-shot ESS before it is."""
+    from boltzbench.metrics.estimates import ess_fraction
+
+    after_bridge = {"ess_fraction": 1.0, "ess_fraction_oneshot": 0.0003}
+    assert ess_fraction(after_bridge, None) == 0.0003
+    assert ess_fraction({"ess_fraction": 0.4}, None) == 0.4  # no bridge: as reported
+    assert ess_fraction({}, None) is None
