@@ -7,19 +7,20 @@ An optional budget bounds the cell's total cost under a :class:`CostModel` over 
 phases; the call that would cross it raises :class:`BudgetExceeded` *before* anything is
 evaluated. The counter also times the seconds spent inside the target.
 
-Isolation: the raw target is not an attribute of the counter. It lives in a module-private
-weak mapping, and the counter's outputs are detached from autograd, so that a method cannot
-obtain uncounted gradients by back-propagating through a counted energy. The mapping holds
-the target behind a tally of every row it evaluates, so evaluations through it that bypass
-the counter show in :meth:`Counter.uncounted`. In-process Python cannot be made
-tamper-proof (a plugin could still unwrap the tally), so plugins are trusted not to do
-that (see the README's trusted-plugin note).
+Isolation: no module-level name leads to the raw target. The counter holds it inside a
+closure, behind two nested tallies of every row evaluated (:class:`_Tallied`), and the
+counter's outputs are detached from autograd, so that a method cannot obtain uncounted
+gradients by back-propagating through a counted energy. An evaluation that bypasses the
+counter's methods — through the tally, or through the tally's wrapped object after one
+unwrap — shows in :meth:`Counter.uncounted` and fails the cell. In-process Python cannot be
+made tamper-proof: a plugin that opens the closure and unwraps both tallies reaches the bare
+target uncounted, so plugins are trusted not to (docs/guarantees.md states exactly what is
+caught).
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -132,7 +133,9 @@ def total_cost(counts: dict[str, float]) -> float:
     return float(sum(counts.get(f"{k}_{p}", 0) or 0 for k in keys for p in PHASES))
 
 
-_RAW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _hold(tally: _Tallied) -> Callable[[], _Tallied]:
+    """A closure over ``tally``: the counter's only way to its target."""
+    return lambda: tally
 
 
 class Counter:
@@ -164,6 +167,7 @@ class Counter:
         "n_samples",
         "_phase",
         "_counts",
+        "_tally",
         "__weakref__",
     )
 
@@ -186,7 +190,7 @@ class Counter:
         self.n_samples = n_samples
         self._phase = "train"
         self._counts = Counts()
-        _RAW[self] = _Tallied(target)
+        self._tally = _hold(_Tallied(_Tallied(target)))
 
     # ----------------------------------------------------------------- bookkeeping
     @property
@@ -243,19 +247,19 @@ class Counter:
         """Energies E(x) in kT, shape [n]; charged n energy evaluations."""
         self._charge(self._rows(x), 0)
         with torch.no_grad():
-            return self._timed(_RAW[self].energy, x)
+            return self._timed(self._tally().energy, x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Scores -∇E(x), shape [n, d]; charged n gradient evaluations."""
         self._charge(0, self._rows(x))
-        return self._timed(_RAW[self].score, x)
+        return self._timed(self._tally().score, x)
 
     def energy_and_score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Both E(x) [n] and -∇E(x) [n, d]; counted as n energy and n gradient evaluations,
         charged as n gradients (one pass computes both)."""
         n = self._rows(x)
         self._charge(n, n)
-        return self._timed(_RAW[self].energy_and_score, x)
+        return self._timed(self._tally().energy_and_score, x)
 
     def hvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Hessian-vector products ∇²E(x_i) v_i, shape [n, d]; charged n HVP evaluations."""
@@ -263,14 +267,14 @@ class Counter:
         if tuple(v.shape) != tuple(x.shape):
             raise ValueError(f"v must have the shape of x, {tuple(x.shape)}; got {tuple(v.shape)}")
         self._charge(0, 0, n)
-        return self._timed(_RAW[self].hvp, x, v)
+        return self._timed(self._tally().hvp, x, v)
 
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
         """Full Hessians ∇²E(x_i), shape [n, d, d], as d Hessian-vector products per row;
         charged n·d HVP evaluations."""
         n = self._rows(x)
         self._charge(0, 0, n * self.dim)
-        raw = _RAW[self]
+        raw = self._tally()
 
         def columns(x: torch.Tensor) -> torch.Tensor:
             eye = torch.eye(self.dim, dtype=x.dtype)
@@ -289,14 +293,21 @@ class Counter:
     def uncounted(self) -> dict[str, int]:
         """Evaluations of the wrapped target that did not go through this counter's
         methods (rows, by kind; empty when there were none): a method that found its way
-        to the raw target, say through this module's private names."""
-        energy, grad, hvp = _RAW[self].rows
+        to the target around the counter's methods (through its tally, or one level inside
+        it)."""
+        outer = self._tally()
         c = self._counts
-        extra = {
-            "energy": energy - c.energy_evals_train - c.energy_evals_sample,
-            "gradient": grad - c.grad_evals_train - c.grad_evals_sample,
-            "hvp": hvp - c.hvp_evals_train - c.hvp_evals_sample,
-        }
+        counted = (
+            c.energy_evals_train + c.energy_evals_sample,
+            c.grad_evals_train + c.grad_evals_sample,
+            c.hvp_evals_train + c.hvp_evals_sample,
+        )
+        extra = {}
+        for layer in (outer.rows, outer._target.rows):  # the tally, and the one inside it
+            for kind, rows, charged in zip(
+                ("energy", "gradient", "hvp"), layer, counted, strict=True
+            ):
+                extra[kind] = max(extra.get(kind, 0), rows - charged)
         return {k: v for k, v in extra.items() if v > 0}
 
     def __repr__(self) -> str:

@@ -1,6 +1,8 @@
 """Every built-in method passes the plugin conformance kit (boltzbench.testing), and the
 kit catches the faults it is meant to catch."""
 
+from pathlib import Path
+
 import pytest
 from cli_helpers import PLUGINS
 
@@ -53,7 +55,10 @@ def test_builtin_methods_conform(method):
         ("test_greedy", "budget"),
         ("test_noise", "counting"),  # never evaluates the energy
         ("test_digs_raw_target", "counting"),
+        ("test_unwraps_once", "counting"),
         ("test_peeks_registry", "counting"),
+        ("test_builds_target", "counting"),
+        ("test_reads_reference", "counting"),
         ("test_global_rng", "determinism"),
         ("test_ignores_seed", "seeding"),
     ],
@@ -62,3 +67,14 @@ def test_the_kit_names_what_a_faulty_method_breaks(method, check):
     load_plugin(str(PLUGINS / "faulty_methods.py"))
     with pytest.raises(AssertionError, match=rf"^{check}: "):
         check_method(method, budget=1000)
+
+
+def test_the_kit_and_the_guarantees_agree_on_what_is_not_caught():
+    """docs/guarantees.md: a plugin that opens the counter's closure and unwraps every
+    tally reaches the bare target uncounted; neither a cell nor the kit can see it. This
+    test keeps that sentence true (if it starts failing, the guarantee grew: update the
+    docs)."""
+    load_plugin(str(PLUGINS / "faulty_methods.py"))
+    check_method("test_unwraps_everything", budget=1000, checks=("counting",))
+    text = (Path(__file__).resolve().parents[1] / "docs" / "guarantees.md").read_text()
+    assert "unwraps both tallies" in text

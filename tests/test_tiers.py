@@ -88,3 +88,23 @@ def test_a_failed_cell_gets_no_tier():
     tiers.apply(record, torch.zeros(3, 2), TARGETS.get("gmm4")())
     assert record["tier"] is None
     assert pd.isna(pd.Series([record["tier"]])).all()
+
+
+def test_unlike_cells_of_one_label_are_separate_rows_and_seeds_count_per_identity():
+    """The README plugin command once pooled mala at n = 2000 with mala at n = 10,000
+    (same config): 5/5 seeds where three existed, a blended floor."""
+    from boltzbench.report.tables import split_identities
+
+    rows = [
+        {"target": "gmm4", "method": "mala", "seed": s, "n_samples": n, "config_hash": "c",
+         "cost_model": '{"energy": 1.0}', "target_fingerprint": "f", "status": "ok",
+         "suite": "x", "mmd": 0.1 * s, "tier": "ok"}
+        for s, n in [(0, 2000), (1, 2000), (0, 10000), (1, 10000), (2, 10000)]
+    ]  # fmt: skip
+    runs = split_identities(pd.DataFrame(rows))
+    assert set(runs["method"]) == {"mala (n=2000)", "mala (n=10000)"}
+    board = leaderboard(runs).set_index("method")
+    assert board.loc["mala (n=2000)", "n_seeds"] == 2
+    assert board.loc["mala (n=10000)", "n_seeds"] == 3
+    alike = split_identities(pd.DataFrame(rows[2:]))
+    assert set(alike["method"]) == {"mala"}

@@ -159,7 +159,7 @@ def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) 
 #: budgets are ranked separately), with how a label shows the difference
 IDENTITY = {
     "config_hash": lambda v: f"config {str(v)[:6]}",
-    "n_samples": lambda v: f"n={v}",
+    "n_samples": lambda v: f"n={int(v)}" if pd.notna(v) else "n=default",
     "cost_model": lambda v: "cost " + ",".join(f"{k}={c:g}" for k, c in json.loads(v).items()),
     "target_fingerprint": lambda v: f"target {str(v)[:6]}",
 }
@@ -172,11 +172,14 @@ def split_identities(df: pd.DataFrame) -> pd.DataFrame:
     ``mala (n=10000)``. Alike cells keep their label."""
     df = df.copy()
     keys = [k for k in IDENTITY if k in df]
-    identity = df[keys].astype(str).agg("|".join, axis=1)
+    text = {k: df[k].map(str) for k in keys}  # NaN and None as text: they are identities too
+    identity = pd.Series(
+        ["|".join(parts) for parts in zip(*text.values(), strict=True)], index=df.index
+    )
     for (_, label), group in df.groupby(["target", "method"], sort=False):
         if identity[group.index].nunique() < 2:
             continue
-        differs = [k for k in keys if df.loc[group.index, k].astype(str).nunique() > 1]
+        differs = [k for k in keys if text[k][group.index].nunique() > 1]
         for i in group.index:
             what = ", ".join(IDENTITY[k](df.at[i, k]) for k in differs)
             df.at[i, "method"] = f"{label} ({what})"

@@ -128,13 +128,31 @@ class BuildsTarget(_Base):
 
 @boltzbench.register_method("test_digs_raw_target")
 class DigsRawTarget(_Base):
-    """Fishes the raw target out of the counter module's private mapping."""
+    """Evaluates through the counter's private handle to its target (the tally)."""
 
     def fit(self, target, *, seed):
         super().fit(target, seed=seed)
-        from boltzbench.counter import _RAW
+        target._tally().energy(torch.zeros(10, target.dim))
 
-        _RAW[target].energy(torch.zeros(10, target.dim))
+
+@boltzbench.register_method("test_unwraps_once")
+class UnwrapsOnce(_Base):
+    """Mixes counted calls with uncounted ones one level inside the counter's handle."""
+
+    def fit(self, target, *, seed):
+        super().fit(target, seed=seed)
+        target._tally()._target.score(torch.zeros(10, target.dim))
+
+
+@boltzbench.register_method("test_unwraps_everything")
+class UnwrapsEverything(_Base):
+    """The deliberate case docs/guarantees.md says is not caught: open the closure and
+    unwrap both tallies down to the bare target."""
+
+    def fit(self, target, *, seed):
+        super().fit(target, seed=seed)
+        target.energy(torch.zeros(1, target.dim))  # one counted call
+        target._tally()._target._target.energy(torch.zeros(10, target.dim))
 
 
 @boltzbench.register_method("test_hooks")
