@@ -5,6 +5,7 @@ scoring apart from running (a rescore runs no method)."""
 import os
 
 import pandas as pd
+import torch
 from cli_helpers import PLUGINS, cli
 
 PLUGIN = str(PLUGINS / "counted_runs.py")
@@ -98,3 +99,78 @@ def test_a_fingerprint_does_not_change_with_use():
         before = fingerprint(target)
         target.energy_and_score(torch.zeros(3, target.dim))  # fills any cached state
         assert fingerprint(target) == before, name
+
+
+MODULE_CONSTANT_TARGET = """
+import torch
+from boltzbench.targets.base import BaseTarget
+
+RHO = {rho}  # a module-level constant the energy reads: not in the class source or state
+
+
+def precision():
+    return torch.linalg.inv(torch.tensor([[1.0, RHO], [RHO, 1.0]], dtype=torch.float64))
+
+
+class ModuleConstantGauss(BaseTarget):
+    name = "test_module_constant"
+    dim = 2
+
+    def energy(self, x):
+        return 0.5 * ((x.double() @ precision()) * x.double()).sum(1).to(x.dtype)
+
+    def sample(self, n, generator):
+        cov = torch.tensor([[1.0, RHO], [RHO, 1.0]])
+        return torch.randn(n, 2, generator=generator) @ torch.linalg.cholesky(cov).T
+"""
+
+
+def _module_target(tmp_path, rho):
+    """The plugin file written with RHO = ``rho`` and imported as the same module."""
+    import importlib.util
+    import linecache
+    import sys
+
+    path = tmp_path / "module_constant.py"
+    path.write_text(MODULE_CONSTANT_TARGET.format(rho=rho))
+    linecache.checkcache(str(path))
+    spec = importlib.util.spec_from_file_location("test_module_constant_plugin", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.ModuleConstantGauss()
+
+
+def test_editing_a_module_constant_gives_a_new_reference_and_stale_records(tmp_path):
+    """RHO = 0.9 edited to −0.9 in the plugin file: the class source and state are the
+    same, the distribution is not. The fingerprint, the cached reference and the
+    staleness of records scored before all follow the distribution."""
+    from boltzbench.fingerprint import definition_digest, identity, is_stale
+
+    before = _module_target(tmp_path, 0.9)
+    old = identity(before)
+    ref_before = before.reference()
+    after = _module_target(tmp_path, -0.9)
+    assert definition_digest(before) == definition_digest(after)  # the old blind spot
+    new = identity(after)
+    assert old.fingerprint != new.fingerprint
+    ref_after = after.reference()
+    corr = [float(torch.corrcoef(r.samples.T)[0, 1]) for r in (ref_before, ref_after)]
+    assert corr[0] > 0.8 and corr[1] < -0.8  # a new reference, not the cached one
+    record = old.record_fields()
+    assert is_stale(record, new) and not is_stale(record, old)
+
+
+def test_last_bit_differences_between_machines_do_not_make_records_stale():
+    """Energies computed in single precision differ between machines in their last bits;
+    the probe is compared within a tolerance, so committed records stay current."""
+    from boltzbench.fingerprint import TargetIdentity, identity, is_stale
+    from boltzbench.registry import TARGETS
+
+    here = identity(TARGETS.get("gmm4")())
+    there = [None if v is None else v * (1 + 3e-7) for v in here.probe]
+    record = TargetIdentity("0" * 16, here.definition, tuple(there)).record_fields()
+    assert not is_stale(record, here)
+    legacy = {"target_fingerprint": here.definition}  # a record from before the probe
+    assert not is_stale(legacy, here)
+    assert is_stale({"target_fingerprint": "f" * 16}, here)

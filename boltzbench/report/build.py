@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from boltzbench.files import atomic_write_bytes
+from boltzbench.fingerprint import TargetIdentity, current_identities
 from boltzbench.registry import is_amortized
 from boltzbench.report import budgetfig, figures
 from boltzbench.report.breakeven import break_even
@@ -54,21 +55,12 @@ def report_provenance(runs: pd.DataFrame, command: str | None = None) -> dict[st
     }
 
 
-def current_fingerprints(out_dir: Path) -> dict[str, str | None]:
-    """The current definition fingerprint of every target with records in ``out_dir``
-    (None where the target cannot be built here)."""
-    from boltzbench.fingerprint import fingerprint
+def current_fingerprints(out_dir: Path) -> dict[str, TargetIdentity | None]:
+    """The current identity of every target with records in ``out_dir`` (None where the
+    target cannot be built here)."""
     from boltzbench.records import iter_records
-    from boltzbench.registry import TARGETS
 
-    names = {r["target"] for _, r, _ in iter_records(out_dir) if r is not None}
-    out: dict[str, str | None] = {}
-    for name in sorted(names):
-        try:
-            out[name] = fingerprint(TARGETS.get(name)())
-        except Exception:
-            out[name] = None
-    return out
+    return current_identities(r["target"] for _, r, _ in iter_records(out_dir) if r is not None)
 
 
 #: the file types the report draws figures in

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from boltzbench.counter import total_cost
+from boltzbench.fingerprint import TargetIdentity, is_stale
 from boltzbench.protocols import DEFAULT_PRIMARY
 from boltzbench.records import iter_records
 from boltzbench.registry import METRICS, UnknownNameError
@@ -118,12 +119,14 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) -> pd.DataFrame:
+def load_runs(
+    out_dir: Path, fingerprints: dict[str, TargetIdentity | None] | None = None
+) -> pd.DataFrame:
     """One wide row per cell record in ``out_dir/cells``. A file that cannot be trusted
     (see :func:`boltzbench.records.read_record`) is left out, with a line on stderr. A
     label used for unlike cells is split by what differs (:func:`split_identities`), so
     that unlike cells are never pooled as seeds. With ``fingerprints`` (target -> its current
-    definition fingerprint), a record scored against another definition of its target is
+    identity), a record scored against another definition of its target is
     reported on stderr and marked in the ``stale`` column."""
     rows = []
     for path, record, problem in iter_records(out_dir):
@@ -132,8 +135,7 @@ def load_runs(out_dir: Path, fingerprints: dict[str, str | None] | None = None) 
                 print(f"boltzbench: leaving out {path.name}: {problem}", file=sys.stderr)
             continue
         row = _row(record)
-        current = (fingerprints or {}).get(record.get("target"))
-        row["stale"] = bool(current and record.get("target_fingerprint") not in (None, current))
+        row["stale"] = is_stale(record, (fingerprints or {}).get(record.get("target")))
         if row["stale"]:
             print(
                 f"boltzbench: {path.name} is stale: its target {record.get('target')!r} has "
@@ -161,14 +163,15 @@ IDENTITY = {
     "config_hash": lambda v: f"config {str(v)[:6]}",
     "n_samples": lambda v: f"n={int(v)}" if pd.notna(v) else "n=default",
     "cost_model": lambda v: "cost " + ",".join(f"{k}={c:g}" for k, c in json.loads(v).items()),
-    "target_fingerprint": lambda v: f"target {str(v)[:6]}",
+    # scored against another definition of the target than the current one
+    "stale": lambda v: "stale target" if str(v) == "True" else "current target",
 }
 
 
 def split_identities(df: pd.DataFrame) -> pd.DataFrame:
     """Relabel rows so that one (target, label) never pools unlike cells: where a label's
     cells on a target differ in configuration, sample count, cost model or target
-    definition, each kind gets the label plus what differs, e.g. ``mala (n=2000)`` and
+    definition (stale or current), each kind gets the label plus what differs, e.g. ``mala (n=2000)`` and
     ``mala (n=10000)``. Alike cells keep their label."""
     df = df.copy()
     keys = [k for k in IDENTITY if k in df]

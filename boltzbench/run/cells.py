@@ -20,7 +20,7 @@ import torch
 
 from boltzbench.counter import DEFAULT_COST, BudgetExceeded, CostModel, Counter, Counts
 from boltzbench.driver import InvalidSamples, UncountedEvaluations, run_method
-from boltzbench.fingerprint import fingerprint
+from boltzbench.fingerprint import identity
 from boltzbench.guard import SealedError
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
@@ -124,7 +124,7 @@ def execute_cell(
     device = torch.device(provenance.get("device", "cpu"))
     try:
         target = TARGETS.get(cell.target)()
-        record["target_fingerprint"] = fingerprint(target)
+        record.update(identity(target).record_fields())
         method, _ = build_method(METHODS.get(cell.method), dict(cell.params))
         n = cell.n_samples or target.metric_spec.n_eval
         record["n_samples"] = n

@@ -21,7 +21,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from boltzbench.fingerprint import fingerprint
+from boltzbench.fingerprint import current_identities, is_stale
 from boltzbench.provenance import provenance
 from boltzbench.records import cell_lock, read_record, record_path, write_record
 from boltzbench.registry import is_amortized
@@ -108,7 +108,7 @@ def run_cells(
     summary = RunSummary(total=len(cells))
     todo: deque[Cell] = deque()
 
-    current = _fingerprints(cells)
+    current = current_identities(c.target for c in cells)
 
     def finished(cell: Cell, report: bool) -> bool:
         """Whether the cell has a sound, current record that this run keeps."""
@@ -116,8 +116,7 @@ def run_cells(
             return False
         record, problem = read_record(record_path(out_dir, cell.cell_id), verify_samples=True)
         if record is not None:
-            stale = record.get("target_fingerprint") not in (None, current.get(cell.target))
-            if stale and current.get(cell.target) is not None:
+            if is_stale(record, current.get(cell.target)):
                 record, problem = None, "is stale (its target's definition changed)"
         if problem and report:
             print(
@@ -298,17 +297,3 @@ def _run_local(
             lock.close()
         for conn in active:
             conn.close()
-
-
-def _fingerprints(cells: list[Cell]) -> dict[str, str | None]:
-    """The current definition fingerprint of each target the cells use (None for a target
-    that cannot be built here, e.g. a missing optional extra: its cells fail on their own)."""
-    from boltzbench.registry import TARGETS
-
-    out: dict[str, str | None] = {}
-    for name in sorted({c.target for c in cells}):
-        try:
-            out[name] = fingerprint(TARGETS.get(name)())
-        except Exception:
-            out[name] = None
-    return out

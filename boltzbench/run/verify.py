@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from boltzbench.files import npy_bytes
-from boltzbench.fingerprint import fingerprint
+from boltzbench.fingerprint import identity, is_stale
 from boltzbench.provenance import provenance
 from boltzbench.records import iter_records
 from boltzbench.registry import TARGETS
@@ -153,7 +153,7 @@ def verify(
         cell = cell_of(record)
         if cell.config_hash != record["config_hash"] or cell.cell_id != record["cell_id"]:
             verdict = Verdict(record["cell_id"], "stale", "config_hash")
-        elif fingerprint(TARGETS.get(cell.target)()) != record.get("target_fingerprint"):
+        elif is_stale(record, identity(TARGETS.get(cell.target)())):
             verdict = Verdict(record["cell_id"], "stale", "target_fingerprint")
         else:
             start = time.perf_counter()
