@@ -34,6 +34,14 @@ def _csv(path: Path, df: pd.DataFrame) -> Path:
     return path
 
 
+def _invocation() -> str:
+    """The command line of this process (for a report built by a script, not the CLI)."""
+    import shlex
+    import sys
+
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
 def report_provenance(runs: pd.DataFrame, command: str | None = None) -> dict[str, str]:
     """What the page's provenance block says: commits and versions of the cells, the
     command, when the report was built and on what machine."""
@@ -46,7 +54,7 @@ def report_provenance(runs: pd.DataFrame, command: str | None = None) -> dict[st
 
     return {
         "cells' commits": values("git_sha"),
-        "command": command or "boltzbench report DIR",
+        "command": command or _invocation(),
         "report built": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "torch": values("torch_version"),
         "boltzbench": __version__,

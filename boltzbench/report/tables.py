@@ -171,8 +171,8 @@ IDENTITY = {
 def split_identities(df: pd.DataFrame) -> pd.DataFrame:
     """Relabel rows so that one (target, label) never pools unlike cells: where a label's
     cells on a target differ in configuration, sample count, cost model or target
-    definition (stale or current), each kind gets the label plus what differs, e.g. ``mala (n=2000)`` and
-    ``mala (n=10000)``. Alike cells keep their label."""
+    definition (stale or current), each kind gets the label plus what differs, e.g.
+    ``mala (n=2000)`` and ``mala (n=10000)``. Alike cells keep their label."""
     df = df.copy()
     keys = [k for k in IDENTITY if k in df]
     text = {k: df[k].map(str) for k in keys}  # NaN and None as text: they are identities too
