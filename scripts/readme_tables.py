@@ -35,8 +35,9 @@ def _g(v: float, digits: int = 4) -> str:
 
 
 def primary_table(results: Path) -> str:
-    """Each target's primary metric (mean over seeds [95% bootstrap interval], shared rank; bold:
-    within the exact floor) per method, with the mean rank over targets."""
+    """Each target's primary metric (median over seeds [order-statistic interval], shared
+    rank; bold: within the exact floor; a failure tier instead of values) per method, with
+    the mean rank over targets."""
     if not (results / "leaderboard.csv").is_file():
         return f"(no results in {results.relative_to(REPO)} yet)"
     board = pd.read_csv(results / "leaderboard.csv")
@@ -61,8 +62,10 @@ def primary_table(results: Path) -> str:
                 cells.append("n/a")
                 continue
             r = row.iloc[0]
-            if r["n_ok"] < r["n_seeds"]:
-                cells.append(f"failed ({int(r['n_ok'])}/{int(r['n_seeds'])} ok)")
+            tier = str(r.get("tier", "ok"))
+            if tier != "ok":  # a failure tier or failed cells: no value shown as a number
+                what = tier.replace("_", " ")
+                cells.append(f"*{what}* ({int(r['tier_seeds'])}/{int(r['n_seeds'])})")
                 continue
             ranks = board[board["target"] == t]["rank"]
             tie = "=" if int((ranks == r["rank"]).sum()) > 1 else ""
@@ -99,8 +102,9 @@ def overall_table(results: Path) -> str:
 
 
 def _is_label(column: pd.Series, label: str) -> pd.Series:
-    """Rows of ``label``, with or without an ``@hash`` suffix."""
-    return (column == label) | column.astype(str).str.startswith(label + "@")
+    """Rows of ``label``, with or without a suffix naming what differs (``label (n=…)``)."""
+    text = column.astype(str)
+    return (text == label) | text.str.startswith(label + " (") | text.str.startswith(label + "@")
 
 
 def repro_table(results: Path = REPO / "results" / "paper") -> str:

@@ -108,3 +108,26 @@ def test_unlike_cells_of_one_label_are_separate_rows_and_seeds_count_per_identit
     assert board.loc["mala (n=10000)", "n_seeds"] == 3
     alike = split_identities(pd.DataFrame(rows[2:]))
     assert set(alike["method"]) == {"mala"}
+
+
+def test_a_rescore_of_one_metric_classifies_from_every_stored_metric(tmp_path):
+    """Rescoring ess_fraction alone once classified without the stored
+    high_energy_fraction: samples entirely outside the target came out ok."""
+    import json
+
+    from boltzbench.score.scoring import rescore
+
+    target = TARGETS.get("gmm4")()
+    samples = torch.randn(N, 2)
+    record = {
+        "cell_id": "gmm4__far__x__seed0", "suite": "t", "target": "gmm4", "method": "far",
+        "registry_name": "far", "seed": 0, "budget": None, "status": "ok", "error": "",
+        "diagnostics": {}, "config_hash": "c", "n_samples": N, "counts": {},
+        "schema": SCHEMA_VERSION, "metrics": {"high_energy_fraction": 0.9},
+        "metric_versions": {"high_energy_fraction": "1"}, "tier": "ok",
+    }  # fmt: skip
+    write_record(tmp_path, record, samples.numpy())
+    assert rescore(tmp_path, ["ess_fraction"]) == 1
+    stored = json.loads((tmp_path / "cells" / "gmm4__far__x__seed0.json").read_text())
+    assert stored["tier"] == "no_overlap" and stored["metrics"]["high_energy_fraction"] == 0.9
+    assert target.dim == 2

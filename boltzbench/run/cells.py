@@ -26,6 +26,7 @@ from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
 from boltzbench.records import SCHEMA_VERSION
 from boltzbench.registry import METHODS, METRICS, TARGETS
+from boltzbench.score import tiers
 from boltzbench.score.scoring import one_line, score_curve, score_record
 
 
@@ -149,6 +150,7 @@ def execute_cell(
             record["diagnostics"] = {"error": one_line(exc)}
     if run is not None:
         score_record(record, target, run.samples, cell.metrics, device)
+        tiers.apply(record, run.samples, target)
         score_curve(target, getattr(method, "snapshots", None), record)
     record["wall_seconds"] = time.time() - started
     return record, None if run is None else run.samples.numpy()

@@ -43,8 +43,9 @@ def score_record(
     into ``record`` (``metrics``, ``floors``, ``metric_versions``, ``metric_estimators``);
     metrics from diagnostics read ``record["diagnostics"]``. A metric that raises or is not
     finite sets the status ``metric_failed``; one that does not apply is None. Metrics
-    registered with ``accelerated=True`` get samples and reference on ``device``. Last, an
-    ok record gets its failure tier (:mod:`boltzbench.score.tiers`)."""
+    registered with ``accelerated=True`` get samples and reference on ``device``. The
+    failure tier is classified afterwards, from all of the record's metrics
+    (:func:`boltzbench.score.tiers.apply`)."""
     record["primary_metric"] = primary_metric(target)
     reference = on_device = None  # loaded for the first metric of the samples
     for key in ("metrics", "floors", "metric_versions", "metric_estimators"):
@@ -94,7 +95,6 @@ def score_record(
         record["status"], record["error"] = "metric_failed", "; ".join(errors)[:500]
     elif record.get("status") == "metric_failed":
         record["status"], record["error"] = "ok", ""
-    tiers.apply(record, samples, target)
 
 
 CURVE_MAX_POINTS = 1000
@@ -194,6 +194,7 @@ def rescore(
         score_record(record, built[name], samples, named)
         for key, values in kept.items():
             record[key] = {**values, **record[key]}
+        tiers.apply(record, samples, built[name])  # from every metric, kept ones included
         reseal(path, record)
         done += 1
     return done
