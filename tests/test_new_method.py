@@ -80,5 +80,7 @@ def test_a_new_method_is_its_file_plus_a_suite_entry(tmp_path):
         assert record["method"] == name and record["status"] == "ok", record["error"]
         assert record["counts"]["energy_evals_sample"] == 300
         assert record["metrics"]["mmd"] > 0  # scored like any built-in
+        assert record["tier"] == "ok" and record["distinct_fraction"] == 1.0  # classified
+        assert len(record["target_probe"]) == 32  # the target's identity, probe included
     finally:
         path.unlink()

@@ -194,3 +194,15 @@ def test_a_report_without_plots_removes_the_figures_it_would_redraw(tmp_path):
     remove_figures(plots)
     assert sorted(p.name for p in plots.iterdir()) == ["notes.txt"]
     remove_figures(tmp_path / "missing")  # no folder: nothing to do
+
+
+def test_a_report_built_without_plots_leaves_no_stale_figure(tmp_path):
+    """``score --no-plots`` and ``report --no-plots`` once left the previous figures in
+    plots/, showing numbers the new tables no longer held."""
+    from boltzbench.report.build import build_report
+
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "heatmap.png").write_bytes(b"old")
+    build_report(tmp_path, plots=False)
+    assert not (tmp_path / "plots" / "heatmap.png").exists()

@@ -64,41 +64,27 @@ class Verdict:
 
 
 def cell_of(record: dict[str, Any]) -> Cell:
-    """The cell a record was computed for, rebuilt from the record alone."""
+    """The cell a record was computed for, rebuilt from the record alone. A record stores
+    the sample count it drew; the cell asked for it or for the target's default (None):
+    whichever reproduces the record's cell id."""
     metrics = tuple(sorted(record.get("metrics", {})))
-    return Cell(
-        suite=record["suite"],
-        target=record["target"],
-        method=record.get("registry_name") or record["method"],
-        seed=int(record["seed"]),
-        params=tuple(sorted(record.get("params", {}).items())),
-        config=tuple(sorted(record.get("config", {}).items())),
-        budget=record.get("budget"),
-        n_samples=_n_requested(record),
-        label=record["method"],
-        cost=tuple(sorted(record.get("cost_model", {}).items())),
+    fields = {
+        "suite": record["suite"],
+        "target": record["target"],
+        "method": record.get("registry_name") or record["method"],
+        "seed": int(record["seed"]),
+        "params": tuple(sorted(record.get("params", {}).items())),
+        "config": tuple(sorted(record.get("config", {}).items())),
+        "budget": record.get("budget"),
+        "label": record["method"],
+        "cost": tuple(sorted(record.get("cost_model", {}).items())),
         **({"metrics": metrics} if metrics else {}),
-    )
-
-
-def _n_requested(record: dict[str, Any]) -> int | None:
-    """The n_samples the cell asked for (None: the target's default): whichever of the two
-    reproduces the record's cell id."""
-    for n in (None, record.get("n_samples")):
-        cell = Cell(
-            suite=record["suite"],
-            target=record["target"],
-            method=record.get("registry_name") or record["method"],
-            seed=int(record["seed"]),
-            config=tuple(sorted(record.get("config", {}).items())),
-            budget=record.get("budget"),
-            n_samples=n,
-            label=record["method"],
-            cost=tuple(sorted(record.get("cost_model", {}).items())),
-        )
-        if cell.cell_id == record["cell_id"]:
-            return n
-    return record.get("n_samples")
+    }
+    cell = Cell(**fields, n_samples=record.get("n_samples"))
+    if cell.cell_id != record["cell_id"]:
+        default = Cell(**fields, n_samples=None)
+        cell = default if default.cell_id == record["cell_id"] else cell
+    return cell
 
 
 def choose(records: list[dict[str, Any]], k: int, seed: int, ids: list[str]) -> list[dict]:
