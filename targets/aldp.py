@@ -270,7 +270,8 @@ def remd_reference(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """n samples at 300 K from ``REMD_RUNS`` independent replica-exchange runs (8
     temperatures 300–1000 K, Langevin middle integrator, 1 fs, friction 1/ps, swaps
-    every 0.25 ps, 100 ps burn-in, a sample every 1 ps), run in parallel processes;
+    every 0.25 ps, 100 ps burn-in, a sample every 1 ps), run in parallel processes
+    (one after another inside a daemon process, which may not start children);
     rotation and centroid drawn exactly. Checks:
     split R-hat < 1.01 and bulk ESS > n/10 over runs of the energy, cos/sin φ, cos/sin ψ."""
     from boltzbench.baselines.diagnostics import ess_rhat
@@ -278,9 +279,16 @@ def remd_reference(
 
     started = time.time()
     per_run = math.ceil(n / REMD_RUNS)
+    jobs = [(per_run, seed + r) for r in range(REMD_RUNS)]
     workers = max(1, min(REMD_RUNS, os.cpu_count() or 1))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(_remd_worker, [(per_run, seed + r) for r in range(REMD_RUNS)]))
+    if multiprocessing.current_process().daemon or workers == 1:
+        # a daemon (a cell's own process, a Dask worker) may not start children: the same
+        # independent runs, one after another (each seeded alone, so the same numbers)
+        results = [_remd_worker(job) for job in jobs]
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            results = list(pool.map(_remd_worker, jobs))
     runs = [pos for pos, _ in results]
     rates = [rate for _, rate in results]
     stacked = np.stack(runs)  # [runs, per_run, 22, 3]

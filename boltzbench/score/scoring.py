@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from boltzbench.driver import validate_samples
+from boltzbench.fingerprint import identity
 from boltzbench.protocols import primary_metric
 from boltzbench.records import iter_records, reseal
 from boltzbench.registry import METRICS, TARGETS
@@ -157,7 +158,8 @@ def rescore(
     and the record's other metrics kept as they are (default: every metric the record was
     scored with). With ``tiers_only`` no metric is recomputed: each record's failure tier
     is classified from its samples and stored metrics (no reference needed). No method
-    runs. Returns the number of records
+    runs. A record whose every metric is recomputed takes the target's current identity
+    (fingerprint, definition, probe). Returns the number of records
     rescored; a record that cannot be trusted, or whose target is unavailable, is left as it
     is, with a line on stderr."""
     chosen = list(metrics) if metrics is not None else None
@@ -195,6 +197,11 @@ def rescore(
         for key, values in kept.items():
             record[key] = {**values, **record[key]}
         tiers.apply(record, samples, built[name])  # from every metric, kept ones included
+        if not kept["metrics"]:
+            # every metric now scored against the current reference: the record's target
+            # identity is the current one (a partial rescore keeps the old identity, so a
+            # changed target still shows as stale)
+            record.update(identity(built[name]).record_fields())
         reseal(path, record)
         done += 1
     return done

@@ -121,3 +121,31 @@ def test_short_replica_exchange_run(target, monkeypatch):
     # the centroid was redrawn from N(0, σ_com²)
     assert float(target.centroid(samples.double()).abs().max()) < 6 * target.com_std
     assert math.isfinite(info["r_hat_energy"])
+
+
+def _reference_in_child(target, queue) -> None:
+    try:
+        queue.put(aldp_module.remd_reference(target, 12, seed=3)[0].numpy())
+    except Exception as exc:  # the parent's assertion shows what went wrong
+        queue.put(repr(exc))
+
+
+def test_reference_is_generated_inside_a_daemon_process(target, monkeypatch):
+    """A cell's own process is a daemon and may not start workers: the replica-exchange
+    reference (a curve snapshot's floor may need one) then runs its independent runs one
+    after another, with the same numbers as the one-worker path."""
+    import multiprocessing
+
+    monkeypatch.setattr(aldp_module, "REMD_RUNS", 2)
+    monkeypatch.setattr(aldp_module, "REMD_BURN_IN_EXCHANGES", 4)
+    monkeypatch.setattr(aldp_module, "REMD_EXCHANGES_PER_SAMPLE", 2)
+    monkeypatch.setattr(aldp_module.os, "cpu_count", lambda: 1)
+    expected = aldp_module.remd_reference(target, 12, seed=3)[0].numpy()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_reference_in_child, args=(target, queue), daemon=True)
+    child.start()
+    got = queue.get(timeout=300)
+    child.join(30)
+    assert not isinstance(got, str), got
+    np.testing.assert_array_equal(got, expected)
