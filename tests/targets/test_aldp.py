@@ -123,9 +123,18 @@ def test_short_replica_exchange_run(target, monkeypatch):
     assert math.isfinite(info["r_hat_energy"])
 
 
-def _reference_in_child(target, queue) -> None:
+
+def _short_remd(module) -> None:
+    module.REMD_RUNS = 2
+    module.REMD_BURN_IN_EXCHANGES = 4
+    module.REMD_EXCHANGES_PER_SAMPLE = 2
+
+
+def _reference_in_child(queue) -> None:
+    """Runs in a spawned daemon process (as a cell does)."""
     try:
-        queue.put(aldp_module.remd_reference(target, 12, seed=3)[0].numpy())
+        _short_remd(aldp_module)
+        queue.put(aldp_module.remd_reference(TARGETS.get("aldp")(), 12, seed=3)[0].numpy())
     except Exception as exc:  # the parent's assertion shows what went wrong
         queue.put(repr(exc))
 
@@ -136,16 +145,16 @@ def test_reference_is_generated_inside_a_daemon_process(target, monkeypatch):
     after another, with the same numbers as the one-worker path."""
     import multiprocessing
 
-    monkeypatch.setattr(aldp_module, "REMD_RUNS", 2)
-    monkeypatch.setattr(aldp_module, "REMD_BURN_IN_EXCHANGES", 4)
-    monkeypatch.setattr(aldp_module, "REMD_EXCHANGES_PER_SAMPLE", 2)
+    for name in ("REMD_RUNS", "REMD_BURN_IN_EXCHANGES", "REMD_EXCHANGES_PER_SAMPLE"):
+        monkeypatch.setattr(aldp_module, name, getattr(aldp_module, name))
+    _short_remd(aldp_module)
     monkeypatch.setattr(aldp_module.os, "cpu_count", lambda: 1)
     expected = aldp_module.remd_reference(target, 12, seed=3)[0].numpy()
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    child = ctx.Process(target=_reference_in_child, args=(target, queue), daemon=True)
+    child = ctx.Process(target=_reference_in_child, args=(queue,), daemon=True)
     child.start()
-    got = queue.get(timeout=300)
+    got = queue.get(timeout=240)
     child.join(30)
     assert not isinstance(got, str), got
     np.testing.assert_array_equal(got, expected)
