@@ -93,6 +93,8 @@ class Counts:
     cost_train: float = 0.0
     cost_sample: float = 0.0
     target_seconds: float = 0.0
+    target_seconds_train: float = 0.0
+    target_seconds_sample: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
@@ -283,12 +285,18 @@ class Counter:
         return self._timed(columns, x)
 
     def _timed(self, fn: Callable, *tensors: torch.Tensor) -> Any:
-        """Evaluate on the target, adding the seconds spent there to ``target_seconds``."""
+        """Evaluate on the target, adding the wall-clock seconds spent there to
+        ``target_seconds`` and to the current phase's ``target_seconds_<phase>``."""
         t0 = time.perf_counter()
         try:
             return _on_target(fn, *tensors)
         finally:
-            self._counts.target_seconds += time.perf_counter() - t0
+            spent = time.perf_counter() - t0
+            self._counts.target_seconds += spent
+            if self._phase == "train":
+                self._counts.target_seconds_train += spent
+            else:
+                self._counts.target_seconds_sample += spent
 
     def uncounted(self) -> dict[str, int]:
         """Evaluations of the wrapped target that did not go through this counter's

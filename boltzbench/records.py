@@ -26,6 +26,9 @@ from typing import Any
 from boltzbench.files import atomic_write_bytes, atomic_write_json, nan_to_none, npy_bytes
 
 SCHEMA_VERSION = 2  # 2: records carry a checksum (and their samples' SHA-256)
+#: a curve snapshot larger than this is thinned evenly before it is scored; a curve point
+#: written before ``n_scored`` existed holds the thinned count in ``n``
+CURVE_MAX_POINTS = 1000
 
 
 def record_checksum(record: dict[str, Any]) -> str:

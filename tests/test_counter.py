@@ -73,7 +73,23 @@ def test_energy_and_score_row_costs_one_gradient():
     c.energy(x)
     c.hvp(x, torch.ones_like(x))
     assert c.used == 10 + 10 + 20 == c.counts.total_cost
-    assert c.counts.target_seconds > 0
+    assert c.counts.target_seconds > 0 and c.counts.target_seconds_sample == 0
+
+
+def test_target_seconds_are_split_by_phase():
+    """Seconds inside the target are charged to the phase they were spent in, and the two
+    phases add up to the total."""
+    from boltzbench.counter import charging
+
+    c = Counter(GMM4())
+    x = torch.zeros(2000, 2)
+    c.energy_and_score(x)
+    with charging(c, "sample"):
+        c.score(x)
+    counts = c.counts
+    assert counts.target_seconds_train > 0 and counts.target_seconds_sample > 0
+    total = counts.target_seconds_train + counts.target_seconds_sample
+    assert abs(total - counts.target_seconds) < 1e-12
 
 
 def test_cost_model_parse():

@@ -15,8 +15,9 @@ from boltzbench.score.scoring import score_curve
 
 
 def test_each_snapshot_is_scored_against_the_floor_at_its_own_size(monkeypatch):
-    """score_curve asks for the exact sampler's floor at each snapshot's own size (after
-    thinning to CURVE_MAX_POINTS); noise_floors itself is checked in test_floors.py."""
+    """score_curve asks for the exact sampler's floor at each snapshot's scored size (after
+    thinning to CURVE_MAX_POINTS) and records the draws it held before thinning as ``n``;
+    noise_floors itself is checked in test_floors.py."""
     monkeypatch.setattr(scoring, "CURVE_MAX_POINTS", 150)
     asked = []
 
@@ -36,10 +37,12 @@ def test_each_snapshot_is_scored_against_the_floor_at_its_own_size(monkeypatch):
     score_curve(target, snaps, record)
     assert "curve_error" not in record
     curve = record["curve"]
-    assert [p["n"] for p in curve] == [40, 100, 150]  # the last thinned to the cap
+    # the draws a snapshot holds are counted before thinning; the last is scored on 150
+    assert [p["n"] for p in curve] == [40, 100, 300]
+    assert [p["n_scored"] for p in curve] == [40, 100, 150]
     assert asked == [40, 100, 150]
     for point in curve:
-        assert point[f"{metric}_floor"] == 1.0 / point["n"]
+        assert point[f"{metric}_floor"] == 1.0 / point["n_scored"]
         assert point[metric] > 0.01  # shifted samples: clearly away from the target
     assert [p["cost"] for p in curve] == [30.0, 60.0, 90.0]
 

@@ -6,16 +6,18 @@ pandas; no plotting, no files written here.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from boltzbench.costs import decompose
 from boltzbench.counter import total_cost
 from boltzbench.fingerprint import TargetIdentity, is_stale
 from boltzbench.protocols import DEFAULT_PRIMARY
-from boltzbench.records import iter_records
+from boltzbench.records import CURVE_MAX_POINTS, iter_records
 from boltzbench.registry import METRICS, UnknownNameError
 
 COUNT_COLUMNS = [
@@ -25,6 +27,25 @@ COUNT_COLUMNS = [
     "grad_evals_sample",
     "hvp_evals_train",
     "hvp_evals_sample",
+]
+#: the decomposed cost (:mod:`boltzbench.costs`) and the seconds behind it
+COST_COLUMNS = [
+    "seconds",
+    "target_seconds_train",
+    "target_seconds_sample",
+    "method_seconds",
+    "cost_kind",
+    "n_effective",
+    "fixed_evals",
+    "per_draw_evals",
+    "fixed_seconds",
+    "per_draw_seconds",
+    "fixed_method_seconds",
+    "per_draw_method_seconds",
+    "target_seconds_per_eval",
+    "bias",
+    "bias_se",
+    "bias_draws",
 ]
 BASE_COLUMNS = [
     "suite",
@@ -47,6 +68,7 @@ BASE_COLUMNS = [
     "tier",
     "tier_reason",
     "distinct_fraction",
+    *COST_COLUMNS,
 ]
 PROVENANCE_COLUMNS = [
     "registry_name",
@@ -83,9 +105,33 @@ def lower_is_better(metric: str) -> bool:
         return True
 
 
+def _cost_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The cost columns of an ok record (decomposed here when it was scored before its
+    record carried ``costs``)."""
+    costs = record.get("costs") or decompose(record)
+    row = {k: costs.get(k) for k in COST_COLUMNS if k in costs}
+    row["cost_kind"] = costs.get("kind")
+    row["target_seconds_train"] = costs.get("fixed_target_seconds")
+    row["target_seconds_sample"] = costs.get("per_draw_target_seconds", 0) * (
+        costs.get("n_effective") or 0
+    )
+    seconds = (record.get("train_seconds") or 0.0) + (record.get("sample_seconds") or 0.0)
+    row["seconds"] = seconds
+    row["method_seconds"] = seconds - (record.get("counts", {}).get("target_seconds") or 0.0)
+    bias = record.get("bias") or {}
+    row["bias"], row["bias_se"], row["bias_draws"] = (
+        bias.get("value"),
+        bias.get("se"),
+        bias.get("draws"),
+    )
+    return row
+
+
 def _row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {k: record.get(k) for k in BASE_COLUMNS if k not in COUNT_COLUMNS}
     counts = dict(record.get("counts", {}))
+    if record.get("status") == "ok":
+        row.update(_cost_row(record))
     row.update({k: counts.get(k) for k in COUNT_COLUMNS})
     row["target_seconds"] = counts.get("target_seconds")
     row["total_cost"] = total_cost(counts)
@@ -190,12 +236,14 @@ def split_identities(df: pd.DataFrame) -> pd.DataFrame:
 
 
 CURVE_COLUMNS = ["target", "method", "seed", "budget", "phase", "energy_evals", "grad_evals"]
-CURVE_COLUMNS += ["evals", "cost", "n"]
+CURVE_COLUMNS += ["evals", "cost", "n", "n_scored"]
 
 
 def load_curves(out_dir: Path) -> pd.DataFrame:
     """Tidy quality-against-cost points: one row per snapshot of every ok cell
-    (target, method, seed, budget, phase, energy_evals, grad_evals, evals, n, metrics)."""
+    (target, method, seed, budget, phase, energy_evals, grad_evals, evals, n, n_scored,
+    metrics). ``n`` is the number of draws the snapshot held; in a curve scored before that
+    was recorded it is NaN where the snapshot was thinned (its drawn count is lost)."""
     rows = []
     for _, record, _ in iter_records(out_dir):
         if record is None or record.get("status") != "ok":
@@ -203,6 +251,10 @@ def load_curves(out_dir: Path) -> pd.DataFrame:
         for point in record.get("curve") or []:
             keys = ("target", "method", "seed", "budget")
             point = {"cost": point.get("evals")} | point  # records before the cost model
+            if "n_scored" not in point:  # before n_scored, n was the thinned count
+                n = point.get("n")
+                point["n_scored"] = n
+                point["n"] = n if n is not None and n < CURVE_MAX_POINTS else math.nan
             rows.append({k: record.get(k) for k in keys} | point)
     if not rows:
         return pd.DataFrame(columns=CURVE_COLUMNS + ["mmd"])

@@ -18,15 +18,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from boltzbench.counter import DEFAULT_COST, BudgetExceeded, CostModel, Counter, Counts
+from boltzbench.costs import decompose
+from boltzbench.counter import (
+    DEFAULT_COST,
+    BudgetExceeded,
+    CostModel,
+    Counter,
+    Counts,
+    charging,
+)
 from boltzbench.driver import InvalidSamples, UncountedEvaluations, run_method
 from boltzbench.fingerprint import identity
-from boltzbench.guard import SealedError
+from boltzbench.guard import SealedError, sealed
 from boltzbench.metrics import DEFAULT_METRICS
 from boltzbench.protocols import build_method, config_hash
 from boltzbench.records import SCHEMA_VERSION
-from boltzbench.registry import METHODS, METRICS, TARGETS
+from boltzbench.registry import METHODS, METRICS, TARGETS, is_amortized
 from boltzbench.score import tiers
+from boltzbench.score.bias import block_bias
+from boltzbench.score.ess import chain_ess
 from boltzbench.score.scoring import one_line, score_curve, score_record
 
 
@@ -48,6 +58,9 @@ class Cell:
         cost: the cost model as sorted (kind, units) pairs.
         metrics: metric names to score with; not part of the cell's identity (a new
             metric is a rescore, not a rerun).
+        draw_probe: for a learned sampler, draw up to this many more samples after the
+            cell (batches of 1e3, 1e4, 1e5, ...) to time a draw and measure its bias
+            (:mod:`boltzbench.score.bias`); 0: not measured. Not part of the identity.
     """
 
     suite: str
@@ -61,6 +74,7 @@ class Cell:
     label: str = ""
     cost: tuple[tuple[str, float], ...] = tuple(sorted(DEFAULT_COST.as_dict().items()))
     metrics: tuple[str, ...] = field(default=DEFAULT_METRICS, compare=False)
+    draw_probe: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -152,8 +166,56 @@ def execute_cell(
         score_record(record, target, run.samples, cell.metrics, device)
         tiers.apply(record, run.samples, target)
         score_curve(target, getattr(method, "snapshots", None), record)
+        chains = getattr(method, "draws", None)
+        if isinstance(chains, torch.Tensor) and chains.ndim == 3:
+            record["chain_shape"] = list(chains.shape[:2])  # [chains, rounds]
+            try:
+                record["ess"] = chain_ess(target, chains.detach().cpu())
+            except Exception as exc:
+                record["ess_error"] = one_line(exc)
+        if cell.draw_probe and record.get("tier") == "ok" and is_amortized(cell.method):
+            measure_draws(record, method, counter, target, cell.draw_probe, n)
+        record["costs"] = decompose(record)
     record["wall_seconds"] = time.time() - started
     return record, None if run is None else run.samples.numpy()
+
+
+#: a probe batch that takes longer than this (seconds) is the last one
+PROBE_SECONDS = 30.0
+
+
+def measure_draws(
+    record: dict[str, Any], method: Any, counter: Counter, target: Any, largest: int, block: int
+) -> None:
+    """After the cell: draw batches of 1e3, 1e4, ... up to ``largest`` from the trained
+    ``method`` (outside the cell's budget and counts; a batch over PROBE_SECONDS is the
+    last), store their seconds and evaluations in ``record["draw_probe"]`` and the
+    largest batch's bias in ``record["bias"]`` (blocks of ``block``). Never raises: a
+    failure is ``record["probe_error"]``."""
+    sizes, seconds, evals, batch = [], [], [], None
+    budget, counter.budget = counter.budget, None
+    try:
+        size = 1000
+        while size <= largest:
+            before = counter.used
+            t0 = time.perf_counter()
+            with sealed(), charging(counter, "sample"), torch.no_grad():
+                batch = method.sample(size)
+            seconds.append(time.perf_counter() - t0)
+            sizes.append(size)
+            evals.append(counter.used - before)
+            if seconds[-1] > PROBE_SECONDS:
+                break
+            size *= 10
+        record["draw_probe"] = {"sizes": sizes, "seconds": seconds, "evals": evals}
+        x = batch.detach().to("cpu", torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError("the probe's draws are not all finite")
+        record["bias"] = block_bias(target, x, block)
+    except Exception as exc:
+        record["probe_error"] = one_line(exc)
+    finally:
+        counter.budget = budget
 
 
 def base_record(cell: Cell, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class Suite:
         cost: the cost model's units (energy, grad, hvp) for every cell of the suite.
         budgets: a sweep: the grid at each of these budgets (replaces the others).
         n_samples: samples asked of every cell (None: each target's ``n_eval``).
+        long_budgets: further sweep budgets, run by ``long_methods`` only (labels).
+        draw_probe: learned samplers draw up to this many more samples after each cell to
+            time a draw and measure their bias (0: not measured; see Cell.draw_probe).
     """
 
     name: str
@@ -59,10 +62,27 @@ class Suite:
     cost: CostModel = DEFAULT_COST
     budgets: tuple[int, ...] = ()
     n_samples: int | None = None
+    draw_probe: int = 0
+    long_budgets: tuple[int, ...] = ()
+    long_methods: tuple[str, ...] = ()
 
     def budget_for(self, target: str) -> int | None:
         return self.target_budgets.get(target, self.budget)
 
+
+#: the sweep's methods that also run at its long budgets: the learned samplers still
+#: improving at 1e6 and the (cheap) chain and SMC baselines they are compared with
+LONG_METHODS = (
+    "drifting",
+    "drifting_force",
+    "osds_fine",
+    "ula",
+    "mala",
+    "hmc",
+    "pt",
+    "nuts",
+    "smc",
+)
 
 #: every built-in method, with the configurations the leaderboards use
 ALL_METHODS: tuple[MethodEntry, ...] = (
@@ -205,13 +225,18 @@ SUITES: dict[str, Suite] = {
         name="sweep",
         description=(
             "Quality against budget: the three quick targets, every method, five seeds, "
-            "2000 samples per cell, at budgets 1e4, 3.16e4, 1e5, 3.16e5 and 1e6."
+            "2000 samples per cell, at budgets 1e4, 3.16e4, 1e5, 3.16e5 and 1e6, and the "
+            "learned samplers still improving at 1e6 and the chain methods also at 3.16e6 "
+            "and 1e7; learned samplers then draw 1e5 more to measure their bias."
         ),
         targets=("gmm4", "double_well", "banana"),
         methods=with_params(ALL_METHODS, "pita", SMALL_PITA),
         seeds=FIVE_SEEDS,
         budgets=(10_000, 31_623, 100_000, 316_228, 1_000_000),
+        long_budgets=(3_162_278, 10_000_000),
+        long_methods=LONG_METHODS,
         n_samples=2000,
+        draw_probe=100_000,
     ),
 }
 
@@ -302,6 +327,8 @@ def expand(
                 p.update(params.get(entry.label, {}))
             if budgets or (suite.budgets and budget is None):
                 cell_budgets: list[int | None] = list(budgets or suite.budgets)
+                if not budgets and entry.name in suite.long_methods:
+                    cell_budgets += list(suite.long_budgets)
             else:
                 cell_budgets = [budget if budget is not None else suite.budget_for(target)]
             for cell_budget in cell_budgets:
@@ -317,6 +344,7 @@ def expand(
                         label=entry.name,
                         cost=tuple(sorted(cost.as_dict().items())),
                         metrics=tuple(metrics) if metrics is not None else suite.metrics,
+                        draw_probe=suite.draw_probe,
                     )
                     cells.append(resolve(cell))
     return cells

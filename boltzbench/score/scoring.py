@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from boltzbench.costs import decompose
 from boltzbench.driver import validate_samples
 from boltzbench.fingerprint import identity
 from boltzbench.protocols import primary_metric
-from boltzbench.records import iter_records, reseal
+from boltzbench.records import CURVE_MAX_POINTS, iter_records, reseal
 from boltzbench.registry import METRICS, TARGETS
 from boltzbench.score import tiers
 from boltzbench.score.floors import noise_floors
@@ -98,15 +99,13 @@ def score_record(
         record["status"], record["error"] = "ok", ""
 
 
-CURVE_MAX_POINTS = 1000
-
-
 def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
     """Score a method's snapshots (if any) with the target's primary metric against the
     reference: the record's ``curve`` is a list of {energy_evals, grad_evals, evals, cost,
-    phase, n, <metric>, <metric>_floor} (``cost`` in budget units; the floor is the exact
-    sampler's at the same n as the snapshot, so the two are comparable). A snapshot larger
-    than CURVE_MAX_POINTS is thinned evenly. A broken snapshot list is reported in
+    phase, n, n_scored, <metric>, <metric>_floor} (``cost`` in budget units; ``n`` the
+    draws the snapshot holds). A snapshot larger than CURVE_MAX_POINTS is thinned evenly to
+    ``n_scored`` points before scoring; the floor is the exact sampler's at ``n_scored``, so
+    that value and floor are comparable. A broken snapshot list is reported in
     ``curve_error`` and never fails the cell."""
     if not snapshots:
         return
@@ -116,7 +115,8 @@ def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
         reference = target.reference().samples
         curve = []
         for snap in snapshots:
-            x = validate_samples(snap.samples, snap.samples.shape[0], target.dim)
+            drawn = int(snap.samples.shape[0])
+            x = validate_samples(snap.samples, drawn, target.dim)
             if x.shape[0] > CURVE_MAX_POINTS:
                 x = x[torch.linspace(0, x.shape[0] - 1, CURVE_MAX_POINTS).long()]
             point = {
@@ -129,7 +129,8 @@ def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
                     else int(snap.energy_evals) + int(snap.grad_evals)
                 ),
                 "phase": str(snap.phase),
-                "n": int(x.shape[0]),
+                "n": drawn,
+                "n_scored": int(x.shape[0]),
             }
             for metric, fn in fns.items():
                 value = fn(x, reference, target)
@@ -157,7 +158,8 @@ def rescore(
     when given) from its samples file, resealing each record: ``metrics`` are (re)computed
     and the record's other metrics kept as they are (default: every metric the record was
     scored with). With ``tiers_only`` no metric is recomputed: each record's failure tier
-    is classified from its samples and stored metrics (no reference needed). No method
+    is classified from its samples and stored metrics (no reference needed). Either way the
+    record's decomposed costs (:mod:`boltzbench.costs`) are recomputed. No method
     runs. A record whose every metric is recomputed takes the target's current identity
     (fingerprint, definition, probe). Returns the number of records
     rescored; a record that cannot be trusted, or whose target is unavailable, is left as it
@@ -187,6 +189,7 @@ def rescore(
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
         if tiers_only:
             tiers.apply(record, samples, built[name])
+            record["costs"] = decompose(record)
             reseal(path, record)
             done += 1
             continue
@@ -202,6 +205,7 @@ def rescore(
             # identity is the current one (a partial rescore keeps the old identity, so a
             # changed target still shows as stale)
             record.update(identity(built[name]).record_fields())
+        record["costs"] = decompose(record)
         reseal(path, record)
         done += 1
     return done

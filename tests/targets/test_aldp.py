@@ -123,7 +123,6 @@ def test_short_replica_exchange_run(target, monkeypatch):
     assert math.isfinite(info["r_hat_energy"])
 
 
-
 def _short_remd(module) -> None:
     module.REMD_RUNS = 2
     module.REMD_BURN_IN_EXCHANGES = 4

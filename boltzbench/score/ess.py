@@ -1,0 +1,71 @@
+"""Effective sample sizes of a chain method's production draws over the target's declared
+statistics: what a chain's cost per effective draw (:mod:`boltzbench.costs`) is divided by.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def declared_statistics(target: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The statistics whose effective sample size a chain's cost is divided by, each
+    [n, k]: ``coordinates`` (x itself), ``energy`` (E(x), [n, 1]) and, for a target with
+    ``mode_of`` (the index of each row's mode), ``modes`` (one-hot indicators, [n, modes])."""
+    x = x.double()
+    stats = {"coordinates": x, "energy": target.energy(x).reshape(-1, 1).double()}
+    mode_of = getattr(target, "mode_of", None)
+    if callable(mode_of):
+        index = mode_of(x).long()
+        stats["modes"] = torch.nn.functional.one_hot(index, int(index.max()) + 1).double()
+    return stats
+
+
+def bulk_ess(draws: np.ndarray) -> np.ndarray:
+    """ArviZ's bulk ESS (rank-normalised, split chains; Vehtari et al. 2021) of each
+    column of ``draws`` [chains, rounds, k] -> [k]; NaN for a column that never varies."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant columns, more chains than draws
+        ess = az.ess(az.convert_to_dataset({"s": draws}), method="bulk")["s"].values
+    return np.asarray(ess, dtype=float).reshape(draws.shape[2])
+
+
+def chain_means_ess(draws: np.ndarray) -> np.ndarray:
+    """ESS of each column of ``draws`` [chains, rounds, k] from the spread of the chains'
+    means (independent chains): chains · var(all draws) / var(chain means), capped at the
+    number of draws; NaN for a column that never varies. Used for mode indicators, whose
+    ties defeat rank normalisation: chains that never leave their mode give ESS = chains
+    (the mode shares are then known from the chains' allocation alone)."""
+    chains, rounds, _ = draws.shape
+    total = draws.reshape(chains * rounds, -1).var(axis=0, ddof=1)
+    between = draws.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ess = np.where(between > 0, chains * total / between, float(chains * rounds))
+    ess = np.minimum(ess, chains * rounds)
+    return np.where(total > 0, ess, np.nan)
+
+
+def chain_ess(target: Any, draws: torch.Tensor) -> dict[str, float]:
+    """The smallest ESS of each declared statistic group over the chains ``draws``
+    [chains, rounds, d] (:func:`bulk_ess`; :func:`chain_means_ess` for mode indicators),
+    and ``min`` over the groups (in draws; capped at the number of
+    draws). Empty with fewer than 4 rounds (too few to split a chain)."""
+    chains, rounds, dim = draws.shape
+    if rounds < 4:
+        return {}
+    flat = draws.reshape(chains * rounds, dim)
+    out: dict[str, float] = {}
+    for name, values in declared_statistics(target, flat).items():
+        per = values.reshape(chains, rounds, -1).numpy()
+        ess = chain_means_ess(per) if name == "modes" else bulk_ess(per)
+        ess = ess[np.isfinite(ess)]
+        if ess.size:
+            out[name] = float(min(ess.min(), chains * rounds))
+    if out:
+        out["min"] = min(out.values())
+    return out
