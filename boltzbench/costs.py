@@ -12,7 +12,8 @@ Three kinds of method:
 - **learned** (registered ``amortized = True``): fixed = the training cost T; per draw =
   the sampling cost divided by the draws (0 evaluations for a one-step generator).
 - **direct** (any other, e.g. SMC, whose every draw carries its share of the run): fixed =
-  the ``train`` cost (usually none); per draw = the sampling cost divided by the draws.
+  the ``train`` cost (usually none); per draw = the sampling cost divided by the distinct
+  draws (resampled copies of one particle are one draw).
 
 Seconds are split the same way, each into time inside the target's energy (measured by the
 counter per phase) and the method's own time (the rest of its ``fit`` or ``sample`` wall
@@ -85,6 +86,9 @@ def decompose(record: dict[str, Any]) -> dict[str, Any]:
             n_eff = float(record["chain_shape"][0])
             ess_from = "chains (too few rounds for an ESS)"
         n_eff = min(n_eff, float(n)) if n else n_eff
+    elif kind == "direct" and record.get("distinct_fraction") is not None:
+        # resampled particles: copies of one draw are one draw
+        n_eff, ess_from = n * float(record["distinct_fraction"]), "distinct draws"
     per = 1.0 / n_eff if n_eff and math.isfinite(n_eff) and n_eff > 0 else math.nan
     probe = record.get("draw_probe") or {}
     per_draw_at = n

@@ -16,6 +16,7 @@ from pathlib import Path
 from boltzbench import options
 from boltzbench.cli.listing import cmd_list
 from boltzbench.cli.verify import add_verify_parser
+from boltzbench.cli.winner import add_winner_parser
 from boltzbench.options import UsageError
 from boltzbench.registry import (
     METRICS,
@@ -369,6 +370,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_reference)
     add_verify_parser(sub)
+    add_winner_parser(sub)
     return parser
 
 

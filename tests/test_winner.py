@@ -1,0 +1,146 @@
+"""The winner map: which option qualifies at N, which is cheapest at a price, what the
+answer says, and the command that writes them. Options are built by hand, so that every
+cost and excess is known."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from boltzbench.report.winnermap import answer_lines, plot_winner_map
+from boltzbench.score.winner import N_GRID, level, options, winners
+
+FIT = {"metric": "mmd_multi", "a": 1.0, "b": 1e-4}  # level(n) = 1/n + 1e-4
+
+
+def _option(method, kind, excess, fixed, per_draw, own_fixed=0.0, own_per=0.0, budget=1e5):
+    return {
+        "method": method,
+        "budget": budget,
+        "kind": kind,
+        "excess": excess,
+        "bias_se": 0.0,
+        "seeds": 5,
+        "fixed_evals": fixed,
+        "per_draw_evals": per_draw,
+        "fixed_method_seconds": own_fixed,
+        "per_draw_method_seconds": own_per,
+        "target_seconds_per_eval": 1e-6,
+        "free_draws": kind == "learned" and per_draw == 0,
+    }
+
+
+def _row(table, n, price, requirement="floor"):
+    sel = table[
+        (table["n_samples"] == n)
+        & (table["seconds_per_eval"] == price)
+        & (table["price"] != "measured")
+        & (table["requirement"] == requirement)
+    ]
+    assert len(sel) == 1
+    return sel.iloc[0]
+
+
+def test_the_cheapest_qualifying_option_wins_and_the_price_decides():
+    """A chain costs 100 evaluations per draw and no training; a one-step sampler 1e6
+    evaluations of training, 10 s of its own and nothing per draw, with an excess of 1e-3.
+    It cannot deliver N draws at the floor once level(N) < 1e-3 (N > ~1111), and where it
+    can, it wins only when training is cheaper than the chain's draws at that price."""
+    opts = pd.DataFrame(
+        [
+            _option("mala", "chain", 0.0, 0.0, 100.0),
+            _option("drifting", "learned", 1e-3, 1e6, 0.0, own_fixed=10.0, own_per=1e-5),
+        ]
+    )
+    table = winners("t", opts, FIT, 1e-6)
+    assert set(table["requirement"]) == {"floor", "tolerance"}
+    assert len(table) == 2 * len(N_GRID) * 8  # seven grid prices and the measured one
+    # N = 1000, price 1 s: chain 1e5 s, learned 1e6 s + 10 s -> the chain
+    row = _row(table, 1000, 1.0)
+    assert row["winner"] == "mala" and row["runner_up"] == "drifting"
+    assert row["winner_cost_evals"] == 100 * 1000
+    assert row["margin"] == pytest.approx((1e6 + 10 + 1000 * 1e-5) / 1e5)
+    # N = 316 (level 3.2e-3 > 1e-3): learned qualifies; at 1 µs it costs 11 s
+    row = _row(table, 316, 1e-6)
+    assert row["winner"] == "mala" and row["winner_cost_seconds"] == pytest.approx(316 * 100e-6)
+    # N = 1e5 at the floor: the learned sampler's excess is above level(1e5) -> out
+    row = _row(table, 100_000, 1.0)
+    assert row["winner"] == "mala" and row["runner_up"] == "none"
+    assert row["best_learned"] == "none" and math.isnan(row["best_learned_cost_seconds"])
+    # within the tolerance (level(100) = 0.0101) it qualifies and wins at 1 s for N = 1e5
+    row = _row(table, 100_000, 1.0, "tolerance")
+    assert row["winner"] == "drifting" and row["winner_free_draws"]
+    assert row["winner_cost_seconds"] == pytest.approx(1e6 + 10 + 1e5 * 1e-5)
+
+
+def test_an_excess_within_two_standard_errors_of_the_threshold_qualifies():
+    over = _option("a", "direct", 0.05, 0.0, 1.0) | {"bias_se": 0.01}
+    far = _option("b", "direct", 0.05, 0.0, 2.0) | {"bias_se": 0.001}
+    table = winners("t", pd.DataFrame([over, far]), {"a": 1.0, "b": 0.0, "metric": "m"}, 1.0)
+    # level(100) = 0.01: a is 2 se above it at most (0.05 - 0.02 = 0.03 > 0.01: out)
+    row = _row(table, 100, 1.0)
+    assert row["winner"] == "none"
+    table = winners("t", pd.DataFrame([over, far]), {"a": 3.5, "b": 0.0, "metric": "m"}, 1.0)
+    row = _row(table, 100, 1.0)  # level 0.035: a (0.05 - 0.02) qualifies, b does not
+    assert row["winner"] == "a" and row["runner_up"] == "none"
+
+
+def test_options_average_seeds_and_take_the_probe_bias():
+    def record(seed, method, value, bias=None, registry="mala"):
+        r = {
+            "status": "ok",
+            "tier": "ok",
+            "method": method,
+            "registry_name": registry,
+            "budget": 1e5,
+            "n_samples": 1000,
+            "metrics": {"mmd_multi": value},
+            "floors": {"mmd_multi": 0.001},
+            "counts": {"cost_train": 100.0, "cost_sample": 1000.0, "grad_evals_sample": 1000},
+            "train_seconds": 1.0,
+            "sample_seconds": 1.0,
+            "chain_shape": [10, 100],
+            "ess": {"min": 500.0},
+        }
+        if bias is not None:  # a one-step sampler: no evaluations per draw
+            r |= {"bias": {"metric": "mmd_multi", "value": bias, "se": 0.0}}
+            r["counts"] = {"cost_train": 100.0, "cost_sample": 0.0}
+        return r
+
+    recs = [record(s, "mala", 0.003 + 0.001 * s) for s in range(3)]
+    recs += [record(s, "drifting", 0.5, bias=0.01 * s, registry="drifting") for s in range(2)]
+    recs.append(record(9, "mala", 0.1) | {"tier": "collapsed"})  # a failure tier: left out
+    opts = options(recs, FIT).set_index("method")
+    mala = opts.loc["mala"]
+    # value minus the floor moved from n = 1000 to the ESS, 500
+    assert mala["excess"] == pytest.approx(0.004 - (0.001 + level(FIT, 500) - level(FIT, 1000)))
+    assert mala["seeds"] == 3 and mala["per_draw_evals"] == pytest.approx(2.0)
+    assert mala["bias_se"] == pytest.approx(level(FIT, 500) / math.sqrt(3))
+    drifting = opts.loc["drifting"]
+    assert drifting["excess"] == pytest.approx(0.005) and drifting["free_draws"]
+
+
+def test_the_map_and_the_answer(tmp_path):
+    opts = pd.DataFrame(
+        [
+            _option("mala", "chain", 0.0, 0.0, 100.0),
+            _option("drifting", "learned", 0.0, 1e6, 0.0, own_fixed=10.0),
+        ]
+    )
+    table = winners("t", opts, FIT, 1e-6)
+    path = plot_winner_map(table, tmp_path / "winner_map.png")
+    assert path is not None and path.stat().st_size > 10_000
+    (line,) = answer_lines(table)
+    # at 1 s: 1e6 + 10 s of training against 100 s a draw: the chain up to N = 10,000
+    assert "at 1 s an evaluation from N = 31,623 (`drifting`" in line
+    # at 1 µs: 11 s against 1e-4 s a draw: the chain up to N = 1e5
+    assert "at its measured 1e-06 s an evaluation from N = 316,228" in line
+
+
+def test_winner_command_mistakes_exit_2_with_one_line(tmp_path):
+    from cli_helpers import cli_inproc
+
+    (tmp_path / "empty" / "cells").mkdir(parents=True)
+    for args in ([tmp_path / "missing"], [tmp_path / "empty"]):
+        done = cli_inproc("winner", *args)
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done
