@@ -120,68 +120,74 @@ def test_compare_classifies_changes():
     assert change["new"] == "new" and change["gone"] == "gone"
 
 
-def test_break_even_by_hand():
-    """An amortized sampler with MMD² 0.01 (the primary metric here), training 1000 cost
-    units, 1 per sample; MCMC first reaches 0.01 at 600 units with 100 draws (6 per sample):
-    n* = 1000 / (6 − 1) = 200. Throughput: 50 samples in 0.5 s is 100/s; MCMC spends
-    2 s on 1000 evaluations, so 6 evaluations per sample give 1 / (6 · 0.002) = 83.3/s."""
-    from boltzbench.report.breakeven import break_even
-
-    runs = pd.DataFrame(
+def _even_runs(mala_train: float = 200) -> pd.DataFrame:
+    base = {"target": "t", "status": "ok", "primary_metric": "mmd", "budget": 1e4}
+    return pd.DataFrame(
         [
-            {
-                "target": "t",
-                "method": "drifting",
-                "registry_name": "drifting",
-                "seed": s,
-                "status": "ok",
-                "mmd": 0.01,
-                "primary_metric": "mmd",
-                "cost_train": 1000,
-                "cost_sample": 50,
-                "n_samples": 50,
-                "train_seconds": 2.0,
-                "sample_seconds": 0.5,
-            }
+            base
+            | {"method": "drifting", "registry_name": "drifting", "seed": s, "mmd": 0.01}
+            | {"cost_train": 1000, "cost_sample": 50, "n_samples": 50}
+            | {"train_seconds": 2.0, "sample_seconds": 0.5}
             for s in (0, 1)
         ]
         + [
-            {
-                "target": "t",
-                "method": "mala",
-                "registry_name": "mala",
-                "seed": 0,
-                "status": "ok",
-                "mmd": 0.001,
-                "primary_metric": "mmd",
-                "cost_train": 500,
-                "cost_sample": 500,
-                "n_samples": 200,
-                "train_seconds": 1.0,
-                "sample_seconds": 1.0,
-            }
+            base
+            | {"method": "mala", "registry_name": "mala", "seed": s, "mmd": 0.001}
+            | {"cost_train": mala_train, "cost_sample": 800, "n_samples": 200}
+            | {"train_seconds": 1.0, "sample_seconds": 1.0}
+            for s in (0, 1)
         ]
     )
-    curves = pd.DataFrame(
-        [
-            {
-                "target": "t",
-                "method": "mala",
-                "seed": 0,
-                "phase": "sample",
-                "cost": e,
-                "n": n,
-                "mmd": q,
-            }
-            for e, n, q in [(300, 50, 0.05), (600, 100, 0.008), (1000, 200, 0.001)]
-        ]
-    )
-    row = break_even(runs, curves).iloc[0]
-    assert row["method"] == "drifting" and row["mcmc"] == "mala"
-    assert row["mcmc_evals_per_sample"] == pytest.approx(6.0)
-    assert row["break_even_n"] == pytest.approx(200.0)
+
+
+def _curve(seed, points, budget=1e4):
+    return [
+        {"target": "t", "method": "mala", "seed": seed, "phase": "sample", "budget": budget}
+        | {"cost": e, "n": n, "mmd": q}
+        for e, n, q in points
+    ]
+
+
+def test_break_even_by_hand():
+    """An amortized sampler with MMD² 0.01 (the primary metric here), training 1000 cost
+    units, 1 per sample; MCMC warms up for 200 units and first reaches 0.01 at 600 units
+    with 100 draws: 4 units a draw, so n* = (1000 − 200) / (4 − 1) = 266.7. Throughput: 50
+    samples in 0.5 s is 100/s; MCMC spends 2 s on 1000 evaluations, so 4 evaluations a draw
+    give 1 / (4 · 0.002) = 125/s. Warm-up and cost per draw are separate fields."""
+    from boltzbench.report.breakeven import break_even
+
+    points = [(300, 50, 0.05), (600, 100, 0.008), (1000, 200, 0.001)]
+    curves = pd.DataFrame(_curve(0, points) + _curve(1, points))
+    row = break_even(_even_runs(), curves).iloc[0]
+    assert row["method"] == "drifting" and row["mcmc"] == "mala" and row["budget"] == 1e4
+    assert row["mcmc_warmup_evals"] == 200 and row["mcmc_evals_per_draw"] == pytest.approx(4.0)
+    assert row["break_even_n"] == pytest.approx(800 / 3)
     assert row["samples_per_second"] == pytest.approx(100.0)
-    assert row["mcmc_samples_per_second"] == pytest.approx(1 / 0.012)
+    assert row["mcmc_samples_per_second"] == pytest.approx(125.0)
+    # a warm-up dearer than the training and a dearer draw: never dearer, n* = 0
+    from boltzbench.report.breakeven import _pair_n
+
+    assert _pair_n(t=100, s=1, w=200, c=4) == 0 and _pair_n(t=300, s=5, w=200, c=4) == math.inf
+
+
+def test_break_even_averages_seeds_on_a_common_cost_grid_and_pairs_within_a_budget():
+    """Seeds snapshot at different costs: each is interpolated on the union of their costs
+    over the common range before averaging (no seed is dropped for not sharing a cost).
+    At 600 the seed mean is (0.008 + 0.016)/2 > 0.01, at 700 (0.00625 + 0.009)/2 <= 0.01,
+    with (125 + 100)/2 draws. A curve of another budget is not paired."""
+    from boltzbench.report.breakeven import break_even, seed_mean_curve
+
+    seed0 = [(300, 50, 0.05), (600, 100, 0.008), (1000, 200, 0.001)]
+    seed1 = [(400, 60, 0.03), (700, 100, 0.009), (1100, 200, 0.001)]
+    other = _curve(0, [(100, 100, 0.0)], budget=1e6)
+    curves = pd.DataFrame(_curve(0, seed0) + _curve(1, seed1) + other)
+    mean = seed_mean_curve(curves[curves["budget"] == 1e4], "mmd")
+    assert list(mean["cost"]) == [400, 600, 700, 1000]  # the range both seeds cover
+    assert mean["value"].iloc[1] == pytest.approx((0.008 + 0.016) / 2)
+    row = break_even(_even_runs(), curves).iloc[0]
+    n_at_700 = (125 + 100) / 2  # seed 0 interpolated between 100 and 200 draws
+    assert row["mcmc_evals_per_draw"] == pytest.approx((700 - 200) / n_at_700)
+    assert len(break_even(_even_runs(), curves)) == 1  # the 1e6 curve has no 1e6 cells
 
 
 def test_a_report_without_plots_removes_the_figures_it_would_redraw(tmp_path):

@@ -94,7 +94,7 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
     board = leaderboard(runs)
     curves = load_curves(out_dir)
     main, main_runs = at_largest_budget(board), at_largest_budget(runs)
-    even = break_even(main_runs, curves)
+    even = break_even(runs, curves)  # pairs within each budget
     summary = overall(board, runs)
     labels = runs.drop_duplicates("method") if not runs.empty else runs
     amortized = {
