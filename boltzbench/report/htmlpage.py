@@ -104,7 +104,8 @@ def render(
         f'<p class="note">{html.escape(note)}</p>',
         '<section id="overall"><h2>Overall</h2>',
         '<p class="note">Mean rank over targets by each target\'s primary metric (ties '
-        "shared where 95% intervals overlap), ok cells, mean cost per cell, failures.</p>",
+        "shared where 95% intervals overlap), ok cells, mean cost per cell in budget units "
+        "and in seconds (of which inside the energy), failures.</p>",
         _table(overall_view(summary)) if not summary.empty else "<p>No finished cells.</p>",
         "</section>",
         *toc,

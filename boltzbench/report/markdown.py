@@ -21,7 +21,8 @@ INTRO = (
     "(marked ★); `=k` is a shared rank: the intervals overlap. `floor`: the same metric "
     "for an exact sampler (or a second independent reference) at the same sample size. "
     "`total cost`: budget units per cell (see the cost model in the records); `budget "
-    "used`: total cost / budget."
+    "used`: total cost / budget; `seconds (in energy)`: wall seconds of the method's fit "
+    "and sample per cell, of which the seconds inside the target's energy in brackets."
 )
 
 

@@ -210,11 +210,20 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
     return table[LEADERBOARD_COLUMNS].sort_values(order).reset_index(drop=True)
 
 
+def _mean_seconds(cells: pd.DataFrame) -> float:
+    """Mean wall seconds per cell of the method's own fit and sample (NaN when none)."""
+    train = pd.to_numeric(cells["train_seconds"], errors="coerce")
+    sample = pd.to_numeric(cells["sample_seconds"], errors="coerce")
+    return float((train.fillna(0) + sample.fillna(0))[train.notna()].mean())
+
+
 def overall(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """One row per method at each target's largest budget: the mean rank over targets by
-    each target's primary metric, targets ranked, ok cells / cells, mean total cost per
-    cell and failures; sorted by mean rank."""
-    columns = ["method", "mean_rank", "targets", "ok", "cells", "mean_cost", "failures"]
+    each target's primary metric, targets ranked, ok cells / cells, the mean cost per cell
+    in both currencies (budget units; wall seconds of fit and sample, and of those the
+    seconds inside the target's energy) and failures; sorted by mean rank."""
+    columns = ["method", "mean_rank", "targets", "ok", "cells", "mean_cost", "mean_seconds"]
+    columns += ["mean_target_seconds", "failures"]
     main = at_largest_budget(board)
     main = main[main["primary"].astype(bool)] if not main.empty else main
     runs = at_largest_budget(runs)
@@ -231,6 +240,10 @@ def overall(board: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                 "ok": int((cells["status"] == "ok").sum()),
                 "cells": len(cells),
                 "mean_cost": float(pd.to_numeric(cells["total_cost"], errors="coerce").mean()),
+                "mean_seconds": _mean_seconds(cells),
+                "mean_target_seconds": float(
+                    pd.to_numeric(cells["target_seconds"], errors="coerce").mean()
+                ),
                 "failures": int((cells["status"] != "ok").sum()),
             }
         )

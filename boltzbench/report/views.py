@@ -34,7 +34,9 @@ def target_view(
     """One target's table at its budget: rank (by the primary metric, shared where the
     intervals overlap; rows in a failure tier after every working row, their tier shown
     instead of values), method, ok/seeds (ok and in tier ok), the primary metric first,
-    then the others, total cost per cell, budget used, train seconds and samples/s; sorted
+    then the others, the cost per cell in both currencies (total cost in budget units,
+    budget used; wall seconds of fit and sample, with the seconds inside the target's
+    energy in brackets) and samples/s; sorted
     by rank. Values within the exact sampler's floor are wrapped in ``bold``. Also returns
     the primary metric's name."""
     sub = board[board["target"] == target]
@@ -72,7 +74,11 @@ def target_view(
         used = pd.to_numeric(cells["budget_used"], errors="coerce").mean()
         row["total cost"] = f"{cost:.3g}" if np.isfinite(cost) else "–"
         row["budget used"] = f"{used:.2f}" if np.isfinite(used) else "–"
-        row["train s"] = f"{pd.to_numeric(cells['train_seconds'], errors='coerce').mean():.3g}"
+        wall = pd.to_numeric(cells["train_seconds"], errors="coerce") + pd.to_numeric(
+            cells["sample_seconds"], errors="coerce"
+        )
+        energy = pd.to_numeric(cells["target_seconds"], errors="coerce").mean()
+        row["seconds (in energy)"] = f"{wall.mean():.3g} ({energy:.2g})"
         sps = pd.to_numeric(cells["samples_per_second"], errors="coerce").mean()
         row["samples/s"] = f"{sps:.3g}" if np.isfinite(sps) else "–"
         rows.append(row)
@@ -80,7 +86,8 @@ def target_view(
     for k in metrics:
         value = sub[sub["metric"] == k]["floor"].mean()
         floors[k] = "–" if pd.isna(value) else f"{value:.4g}"
-    rows.append(floors | {"total cost": "", "budget used": "", "train s": "", "samples/s": ""})
+    blank = {"total cost": "", "budget used": "", "seconds (in energy)": "", "samples/s": ""}
+    rows.append(floors | blank)
     return pd.DataFrame(rows), primary
 
 
@@ -95,6 +102,12 @@ def overall_view(summary: pd.DataFrame) -> pd.DataFrame:
             "targets": summary["targets"],
             "ok/cells": [f"{o}/{c}" for o, c in zip(summary["ok"], summary["cells"], strict=True)],
             "mean cost per cell": summary["mean_cost"].map(lambda v: f"{v:.3g}"),
+            "mean seconds per cell (in energy)": [
+                f"{s:.3g} ({t:.2g})"
+                for s, t in zip(
+                    summary["mean_seconds"], summary["mean_target_seconds"], strict=True
+                )
+            ],
             "failures": summary["failures"],
         }
     )
