@@ -144,3 +144,31 @@ def test_winner_command_mistakes_exit_2_with_one_line(tmp_path):
     for args in ([tmp_path / "missing"], [tmp_path / "empty"]):
         done = cli_inproc("winner", *args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done
+
+
+def test_validation_runs_the_winner_and_the_runner_up_at_the_predicted_cost(tmp_path):
+    """Two stored options on gmm4 (SMC, MALA); one map point at N = 1000: each is rerun
+    with a fresh seed, a non-learned one with the predicted evaluations as its budget, and
+    its measured cost and excess sit beside the prediction."""
+    from boltzbench.run.cells import Cell, resolve
+    from boltzbench.run.scheduler import run_cells
+    from boltzbench.run.validate import pick_points, validate
+    from boltzbench.score.winner import winner_table
+
+    params = {"mala": (("n_chains", 100), ("warmup", 50))}
+    cells = [
+        resolve(Cell("t", "gmm4", m, 0, params=params.get(m, ()), budget=20_000, n_samples=200))
+        for m in ("smc", "mala")
+    ]
+    run_cells(cells, tmp_path, progress=False)
+    table = winner_table(tmp_path)
+    points = pick_points(table, per_target=1)
+    assert len(points) == 1 and points["n_samples"].iloc[0] in (1000, 10_000, 100_000)
+    checked = validate(tmp_path, table[table["n_samples"] == 1000], per_target=1)
+    assert list(checked["role"]) == ["winner", "runner_up"]
+    assert (checked["status"] == "ok").all() and (checked["n_samples"] == 1000).all()
+    for _, row in checked.iterrows():
+        assert row["run_budget"] == math.ceil(row["predicted_evals"])
+        assert 0 < row["measured_evals"] <= row["run_budget"]
+        assert math.isfinite(row["measured_excess"]) and isinstance(row["delivers"], bool)
+    assert checked["agrees"].iloc[0] == (checked["measured_cheapest"].iloc[0] == "winner")

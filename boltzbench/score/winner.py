@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.costs import decompose
+from boltzbench.fingerprint import fingerprint
 from boltzbench.protocols import primary_metric
 from boltzbench.registry import METRICS
 from boltzbench.score.floors import floor_sets
@@ -76,9 +77,20 @@ COLUMNS = [
 ]
 
 
+_LEVELS: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
+
+
 def exact_levels(target: Any, ns: Iterable[int] = LEVEL_NS) -> dict[str, Any]:
     """RMS of the primary metric over exact sets at each n, and the fit a/n + b (a, b ≥ 0;
-    least squares in relative terms). None when the target has no exact sets there."""
+    least squares in relative terms). None when the target has no exact sets there.
+    Computed once per target definition in a process."""
+    key = (fingerprint(target), tuple(ns))
+    if key not in _LEVELS:
+        _LEVELS[key] = _exact_levels(target, key[1])
+    return _LEVELS[key]
+
+
+def _exact_levels(target: Any, ns: tuple[int, ...]) -> dict[str, Any]:
     name = primary_metric(target)
     fn = METRICS.get(name)
     reference = target.reference().samples

@@ -1,0 +1,152 @@
+"""Check the winner map by direct runs: at chosen points (target, N, price, requirement)
+of ``winner.csv``, run the winner and the runner-up as the map says they would be run and
+compare what they deliver with what the map predicted.
+
+How an option is run at N draws: a learned sampler is trained at its budget and asked for
+N draws; any other method gets the predicted evaluations as its budget and is asked for N
+draws (a chain then thins its chains to spend it, so that its N draws are worth about N
+effective ones if the map's cost per effective draw holds). One fresh seed
+(:data:`SEED`, not one of the sweep's). Measured: evaluations (budget units), seconds at
+the point's price (evaluations × price + the method's own seconds) and the excess error
+of the N draws over the exact floor at N (the primary metric directly up to
+:data:`DIRECT_MAX` draws, else the block estimate of :mod:`boltzbench.score.bias`). The
+option delivers when that excess is within the point's threshold plus twice the exact
+noise level at N (one seed's own noise); ``agrees`` says whether measurement and map agree
+on who is cheaper among those that deliver.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from boltzbench.records import iter_records
+from boltzbench.registry import TARGETS, is_amortized
+from boltzbench.run.cells import Cell, execute_cell, resolve
+from boltzbench.score.bias import block_bias
+from boltzbench.score.floors import noise_floors
+from boltzbench.score.winner import exact_levels, level
+
+SEED = 100
+DIRECT_MAX = 10_000
+
+
+def pick_points(table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
+    """Points to check: per target, the `floor` rows at the grid's N nearest 1e3, 1e4 and
+    1e5 and the prices 1 µs and 1 s, preferring a point won by an evaluation-free learned
+    sampler and one won by another method, ``per_target`` points in all."""
+    rows = table[
+        (table["requirement"] == "floor")
+        & (table["price"] != "measured")
+        & table["seconds_per_eval"].isin([1e-6, 1.0])
+        & (table["winner"] != "none")
+        & (table["runner_up"] != "none")
+    ]
+    rows = rows[rows["n_samples"].isin([1000, 10_000, 100_000])]
+    picked = []
+    for _, sub in rows.groupby("target", sort=True):
+        learned = sub[sub["winner_free_draws"].astype(bool)]
+        other = sub[~sub["winner_free_draws"].astype(bool)]
+        chosen = [g.sample(1, random_state=0) for g in (learned, other) if len(g)]
+        rest = sub.drop(index=[c.index[0] for c in chosen])
+        while len(chosen) < per_target and len(rest):
+            one = rest.sample(1, random_state=len(chosen))
+            chosen.append(one)
+            rest = rest.drop(index=one.index)
+        picked += chosen[:per_target]
+    return pd.concat(picked).reset_index(drop=True) if picked else rows.head(0)
+
+
+def _config(folder: Path, target: str, method: str, budget: float) -> dict[str, Any] | None:
+    """The stored cell of (target, method label, budget) to copy its method and params."""
+    for _, record, _ in iter_records(folder):
+        if (
+            record is not None
+            and record.get("target") == target
+            and record.get("method") == method
+            and record.get("budget") == budget
+        ):
+            return record
+    return None
+
+
+def run_option(folder: Path, point: pd.Series, role: str) -> dict[str, Any]:
+    """Run the point's ``role`` (``winner`` or ``runner_up``) at its N; one validation row."""
+    target_name, n = str(point["target"]), int(point["n_samples"])
+    method, budget = str(point[role]), float(point[f"{role}_budget"])
+    stored = _config(folder, target_name, method, budget)
+    row: dict[str, Any] = {
+        "target": target_name,
+        "n_samples": n,
+        "seconds_per_eval": float(point["seconds_per_eval"]),
+        "requirement": point["requirement"],
+        "threshold": float(point["threshold"]),
+        "role": role,
+        "method": method,
+        "budget": budget,
+        "predicted_seconds": float(point[f"{role}_cost_seconds"]),
+    }
+    if stored is None:
+        return row | {"status": "no stored cell to copy"}
+    learned = is_amortized(stored["registry_name"])
+    price = row["seconds_per_eval"]
+    costs = stored["costs"]
+    predicted_evals = costs["fixed_evals"] + n * costs["per_draw_evals"]
+    run_budget = int(budget) if learned else int(math.ceil(predicted_evals))
+    cell = resolve(
+        Cell(
+            suite="validation",
+            target=target_name,
+            method=stored["registry_name"],
+            seed=SEED,
+            params=tuple(sorted(stored.get("params", {}).items())),
+            budget=run_budget,
+            n_samples=n,
+            label=method,
+            # beyond DIRECT_MAX draws the quadratic metric is too slow: blocks below
+            metrics=(stored["primary_metric"],) if n <= DIRECT_MAX else (),
+        )
+    )
+    record, samples = execute_cell(cell, {})
+    row |= {"predicted_evals": predicted_evals, "run_budget": run_budget}
+    row["status"] = record["status"]
+    if record["status"] != "ok" or samples is None:
+        return row | {"error": record.get("error", "")}
+    target = TARGETS.get(target_name)()
+    counts = record["counts"]
+    evals = float(counts["cost_train"]) + float(counts["cost_sample"])
+    own = record["train_seconds"] + record["sample_seconds"] - float(counts["target_seconds"])
+    row |= {"measured_evals": evals, "measured_seconds": evals * price + own}
+    draws = torch.from_numpy(samples)
+    metric = stored["primary_metric"]
+    if n <= DIRECT_MAX:
+        value = float(record["metrics"][metric])
+        floor = noise_floors(target, [metric], n)[metric]
+        excess = value - floor if floor is not None else math.nan
+    else:
+        bias = block_bias(target, draws, 2000)
+        value, excess = bias["mean"], bias["value"]
+    noise = level(exact_levels(target), n)
+    row |= {"measured_metric": value, "measured_excess": excess}
+    row["delivers"] = bool(excess <= row["threshold"] + 2 * noise)
+    return row
+
+
+def validate(folder: Path, table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
+    """Run the winner and the runner-up at :func:`pick_points` of ``table``; one row each,
+    with ``agrees`` on the winner's rows (the measured cheaper of the two that deliver is
+    the map's winner)."""
+    rows = []
+    for _, point in pick_points(table, per_target).iterrows():
+        pair = [run_option(folder, point, role) for role in ("winner", "runner_up")]
+        ok = [r for r in pair if r.get("delivers")]
+        cheapest = min(ok, key=lambda r: r["measured_seconds"])["role"] if ok else "none"
+        for r in pair:
+            r["measured_cheapest"] = cheapest
+            r["agrees"] = cheapest == "winner"
+        rows += pair
+    return pd.DataFrame(rows)
