@@ -10,8 +10,9 @@ from results/quick and results/full), ``posteriordb-table`` (results/posteriordb
 ``overall-full`` (mean rank over results/full's targets, one line per method) and
 ``crosscheck-table``
 (results/posteriordb/crosscheck/*.json), ``sweep-table`` (results/sweep/crossover.csv:
-where the amortized samplers overtake MCMC). A marker whose results folder is absent
-renders a line saying so.
+where the amortized samplers overtake MCMC), ``answer`` and ``validation-table``
+(results/sweep/winner.csv and validation.csv: when a one-step sampler pays off). A
+marker whose results folder is absent renders a line saying so.
 """
 
 from __future__ import annotations
@@ -207,7 +208,44 @@ def sweep_table(results: Path = REPO / "results" / "sweep") -> str:
     return "\n".join(summary_table(pd.read_csv(results / "crossover.csv")))
 
 
+def answer_list(results: Path = REPO / "results" / "sweep") -> str:
+    """Per target, from which N an evaluation-free learned sampler is the cheapest way to
+    N draws at the exact floor (results/sweep/winner.csv, ``boltzbench winner``)."""
+    from boltzbench.report.winnermap import answer_lines
+
+    if not (results / "winner.csv").is_file():
+        return f"(no winner.csv in {results.relative_to(REPO)} yet: boltzbench winner)"
+    return "\n".join(f"- {line}" for line in answer_lines(pd.read_csv(results / "winner.csv")))
+
+
+def validation_table(results: Path = REPO / "results" / "sweep") -> str:
+    """The direct checks of the winner map (results/sweep/validation.csv)."""
+    path = results / "validation.csv"
+    if not path.is_file():
+        return (
+            f"(no validation.csv in {results.relative_to(REPO)} yet: boltzbench winner --validate)"
+        )
+    v = pd.read_csv(path)
+    lines = [
+        "| target | N | s/eval | role | method (budget) | evals predicted → measured "
+        "| seconds predicted → measured | excess (threshold) | delivers | map right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in v.iterrows():
+        lines.append(
+            f"| `{r['target']}` | {int(r['n_samples']):,} | {r['seconds_per_eval']:g} "
+            f"| {r['role']} | `{r['method']}` ({r['budget']:.3g}) "
+            f"| {_g(r.get('predicted_evals'), 3)} → {_g(r.get('measured_evals'), 3)} "
+            f"| {_g(r['predicted_seconds'], 3)} → {_g(r.get('measured_seconds'), 3)} "
+            f"| {_g(r.get('measured_excess'), 3)} ({_g(r['threshold'], 3)}) "
+            f"| {r.get('delivers', 'n/a')} | {r.get('agrees', 'n/a')} |"
+        )
+    return "\n".join(lines)
+
+
 TABLES = {
+    "answer": answer_list,
+    "validation-table": validation_table,
     "quick-table": lambda: primary_table(REPO / "results" / "quick"),
     "full-table": lambda: primary_table(REPO / "results" / "full"),
     "overall-full": lambda: overall_table(REPO / "results" / "full"),
