@@ -35,10 +35,24 @@ def _g(v: float, digits: int = 4) -> str:
     return "n/a" if pd.isna(v) else f"{v:.{digits}g}"
 
 
+def _seconds(results: Path) -> dict[str, str]:
+    """Per method: mean wall seconds per cell of fit and sample (of which inside the
+    target's energy), over its cells at each target's largest budget (runs.csv)."""
+    runs = pd.read_csv(results / "runs.csv", low_memory=False)
+    budget = pd.to_numeric(runs["budget"], errors="coerce")
+    runs = runs[(budget == budget.groupby(runs["target"]).transform("max")) | budget.isna()]
+    wall = runs["train_seconds"].fillna(0) + runs["sample_seconds"].fillna(0)
+    out = {}
+    for method, idx in runs.groupby("method").groups.items():
+        energy = runs.loc[idx, "target_seconds"].mean()
+        out[method] = f"{wall[idx].mean():.3g} ({energy:.2g})"
+    return out
+
+
 def primary_table(results: Path) -> str:
     """Each target's primary metric (median over seeds [order-statistic interval], shared
     rank; bold: within the exact floor; a failure tier instead of values) per method, with
-    the mean rank over targets."""
+    the mean rank over targets and the mean seconds per cell."""
     if not (results / "leaderboard.csv").is_file():
         return f"(no results in {results.relative_to(REPO)} yet)"
     board = pd.read_csv(results / "leaderboard.csv")
@@ -53,7 +67,11 @@ def primary_table(results: Path) -> str:
         head.append(
             f"`{t}` {sub['metric'].iloc[0]}" + (f" ({float(b):.0e})" if pd.notna(b) else "")
         )
-    lines = [f"| method | {' | '.join(head)} | mean rank |", "|---" * (len(targets) + 2) + "|"]
+    seconds = _seconds(results)
+    lines = [
+        f"| method | {' | '.join(head)} | mean rank | s per cell (in energy) |",
+        "|---" * (len(targets) + 3) + "|",
+    ]
     order = board.groupby("method")["rank"].mean().sort_values(kind="stable")
     for method, mean_rank in order.items():
         cells = []
@@ -73,22 +91,28 @@ def primary_table(results: Path) -> str:
             interval = f"[{_g(r['low'], 2)}, {_g(r['high'], 2)}]"
             text = f"{_g(r['median'], 3)} {interval} ({tie}{int(r['rank'])})"
             cells.append(f"**{text}**" if r["within_floor"] else text)
-        lines.append(f"| `{method}` | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
+        lines.append(
+            f"| `{method}` | "
+            + " | ".join(cells)
+            + f" | {mean_rank:.2f} | {seconds.get(method, 'n/a')} |"
+        )
     return "\n".join(lines)
 
 
 def overall_table(results: Path) -> str:
     """Per method, over the targets of ``results``: the mean shared rank by each target's
     primary metric, the targets where it is within the exact floor, its best-ranked
-    targets, and ok cells out of all."""
+    targets, ok cells out of all, and the mean seconds per cell."""
     if not (results / "leaderboard.csv").is_file():
         return f"(no results in {results.relative_to(REPO)} yet)"
     board = pd.read_csv(results / "leaderboard.csv")
     board = board[board["primary"].astype(bool)]
     n_targets = board["target"].nunique()
+    seconds = _seconds(results)
     lines = [
-        f"| method | mean rank ({n_targets} targets) | at the floor | ranked first on | ok cells |",
-        "|---|---|---|---|---|",
+        f"| method | mean rank ({n_targets} targets) | at the floor | ranked first on | ok cells "
+        "| s per cell (in energy) |",
+        "|---|---|---|---|---|---|",
     ]
     order = board.groupby("method")["rank"].mean().sort_values(kind="stable")
     for method, mean_rank in order.items():
@@ -97,7 +121,8 @@ def overall_table(results: Path) -> str:
         first = ", ".join(f"`{t}`" for t in sorted(rows[rows["rank"] == 1]["target"]))
         ok = f"{int(rows['n_ok'].sum())}/{int(rows['n_seeds'].sum())}"
         lines.append(
-            f"| `{method}` | {mean_rank:.2f} | {floor or 'none'} | {first or 'none'} | {ok} |"
+            f"| `{method}` | {mean_rank:.2f} | {floor or 'none'} | {first or 'none'} | {ok} "
+            f"| {seconds.get(method, 'n/a')} |"
         )
     return "\n".join(lines)
 
