@@ -6,7 +6,10 @@ Three kinds of method:
 - **chain** (the method keeps its production draws as chains, ``draws`` [chains, rounds, d]:
   ULA, MALA, HMC, NUTS, PT): fixed = the warm-up W, everything charged before the first
   production draw (the ``train`` phase); per draw = the production cost divided by the
-  effective number of draws, the smallest bulk ESS over the target's declared statistics
+  effective number of draws. Where that is limited by mode indicators at about one draw
+  per chain (chains that never change mode), longer chains add nothing: N effective draws
+  then take N new chains, and fixed = 0, per draw = (W + production) / ESS. The effective
+  number is the smallest bulk ESS over the target's declared statistics
   (:func:`boltzbench.score.ess.declared_statistics`: every coordinate, the energy, and the
   mode indicators of a target with modes).
 - **learned** (registered ``amortized = True``): fixed = the training cost T; per draw =
@@ -19,7 +22,8 @@ Seconds are split the same way, each into time inside the target's energy (measu
 counter per phase) and the method's own time (the rest of its ``fit`` or ``sample`` wall
 time: network training and sampling, chain arithmetic). Records written before the counter
 split its seconds by phase divide ``target_seconds`` between the phases in proportion to
-their evaluations (``seconds_split`` says which). The effective sizes come from
+their cost (``seconds_split`` says which). ``target_seconds_per_eval`` is seconds inside the
+energy per budget unit. The effective sizes come from
 :mod:`boltzbench.score.ess`; everything here is arithmetic on a record's fields, so the
 report can decompose a record that was scored before this existed.
 """
@@ -61,6 +65,15 @@ def cost_kind(record: dict[str, Any]) -> str:
     return "direct"
 
 
+def _modes_stuck(record: dict[str, Any]) -> bool:
+    """Whether a chain record's smallest ESS is its mode indicators' at about one draw per
+    chain (within 1.5×): chains that keep the mode they started in."""
+    ess, shape = record.get("ess") or {}, record.get("chain_shape")
+    if not shape or "modes" not in ess or ess.get("min") != ess["modes"]:
+        return False
+    return float(ess["modes"]) <= 1.5 * float(shape[0])
+
+
 def decompose(record: dict[str, Any]) -> dict[str, Any]:
     """The record's cost as ``fixed + N · per_draw``, in budget units and seconds (see the
     module docstring). Reads ``counts``, ``train_seconds``, ``sample_seconds``,
@@ -86,6 +99,14 @@ def decompose(record: dict[str, Any]) -> dict[str, Any]:
             n_eff = float(record["chain_shape"][0])
             ess_from = "chains (too few rounds for an ESS)"
         n_eff = min(n_eff, float(n)) if n else n_eff
+    if kind == "chain" and _modes_stuck(record):
+        # the chains never change mode: more length adds no effective draw of the mode
+        # shares, so N effective draws take N new chains, each with its warm-up
+        production += fixed_evals
+        fixed_evals = 0.0
+        m_sample, m_train = m_sample + m_train, 0.0
+        t_sample, t_train = t_sample + t_train, 0.0
+        ess_from = "new chains (the chains do not change mode)"
     elif kind == "direct" and record.get("distinct_fraction") is not None:
         # resampled particles: copies of one draw are one draw
         n_eff, ess_from = n * float(record["distinct_fraction"]), "distinct draws"
@@ -96,11 +117,7 @@ def decompose(record: dict[str, Any]) -> dict[str, Any]:
         per_draw_at = int(probe["sizes"][-1])
         # the method's seconds per draw there, scaled to the cell's n draws
         m_sample = max(n * float(probe["seconds"][-1]) / per_draw_at - t_sample, 0.0)
-    evaluated = sum(
-        float(counts.get(f"{k}_evals_{p}") or 0)
-        for k in ("energy", "grad", "hvp")
-        for p in ("train", "sample")
-    )
+    evaluated = float(counts.get("cost_train") or 0.0) + float(counts.get("cost_sample") or 0.0)
     return {
         "kind": kind,
         "n_draws": n,
@@ -114,6 +131,7 @@ def decompose(record: dict[str, Any]) -> dict[str, Any]:
         "per_draw_method_seconds": m_sample * per,
         "fixed_seconds": t_train + m_train,
         "per_draw_seconds": (t_sample + m_sample) * per,
+        # seconds inside the energy per budget unit: the price the map's unit is charged at
         "target_seconds_per_eval": (t_train + t_sample) / evaluated if evaluated else math.nan,
         "seconds_split": split,
         "per_draw_seconds_at": per_draw_at,

@@ -84,7 +84,7 @@ def test_a_chain_costs_its_warmup_once_and_its_production_per_effective_draw():
     assert costs["fixed_target_seconds"] == 1.0 and costs["fixed_method_seconds"] == 2.0
     assert costs["per_draw_target_seconds"] == pytest.approx(3.0 / 300)
     assert costs["per_draw_method_seconds"] == pytest.approx(2.0 / 300)
-    assert costs["target_seconds_per_eval"] == pytest.approx(4.0 / 10_000)
+    assert costs["target_seconds_per_eval"] == pytest.approx(4.0 / 10_000)  # per budget unit
     evals, seconds = predicted_cost(costs, 300)
     assert evals == pytest.approx(10_000) and seconds == pytest.approx(8.0)
     # at a price of 1 s an evaluation: evaluations times the price plus the method's own
@@ -148,3 +148,21 @@ def test_bias_of_exact_draws_is_zero_and_of_shifted_draws_is_not():
     assert bias["blocks"] == 8 and abs(bias["value"]) < 4 * bias["se"]
     shifted = block_bias(target, exact + 0.3, 2000)
     assert shifted["value"] > 20 * shifted["se"] > 0
+
+
+def test_chains_that_never_change_mode_are_charged_as_new_chains():
+    """Mode indicators at one draw per chain: running longer adds nothing, so a chain's
+    whole cost (warm-up included) buys one effective draw and nothing is fixed."""
+    record = _record(ess={"coordinates": 400.0, "modes": 11.0, "min": 11.0})
+    costs = decompose(record)  # 10 chains
+    assert costs["effective_from"].startswith("new chains")
+    assert costs["fixed_evals"] == 0 and costs["per_draw_evals"] == pytest.approx(10_000 / 11)
+    assert costs["per_draw_seconds"] == pytest.approx(8.0 / 11)
+    mixing = decompose(_record(ess={"coordinates": 400.0, "modes": 300.0, "min": 300.0}))
+    assert mixing["fixed_evals"] == 4000 and mixing["effective_from"] == "declared statistics"
+
+
+def test_one_chain_has_no_chain_means_ess_and_a_constant_indicator_one_per_chain():
+    rng = np.random.default_rng(2)
+    assert np.isnan(chain_means_ess(rng.random((1, 50, 1)))).all()
+    assert chain_means_ess(np.ones((30, 20, 1)))[0] == 30

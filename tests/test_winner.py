@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from boltzbench.report.winnermap import answer_lines, plot_winner_map
-from boltzbench.score.winner import N_GRID, level, options, winners
+from boltzbench.score.winner import N_GRID, options, winners
 
 FIT = {"metric": "mmd_multi", "a": 1.0, "b": 1e-4}  # level(n) = 1/n + 1e-4
+#: with the fitted spread 0.8/n and mean 0.5/n of the metric over exact sets
+FULL_FIT = FIT | {"sd_a": 0.8, "sd_b": 0.0, "mean_a": 0.5, "mean_b": 0.0}
 
 
 def _option(method, kind, excess, fixed, per_draw, own_fixed=0.0, own_per=0.0, budget=1e5):
@@ -110,12 +112,13 @@ def test_options_average_seeds_and_take_the_probe_bias():
     recs = [record(s, "mala", 0.003 + 0.001 * s) for s in range(3)]
     recs += [record(s, "drifting", 0.5, bias=0.01 * s, registry="drifting") for s in range(2)]
     recs.append(record(9, "mala", 0.1) | {"tier": "collapsed"})  # a failure tier: left out
-    opts = options(recs, FIT).set_index("method")
+    opts = options(recs, FULL_FIT).set_index("method")
     mala = opts.loc["mala"]
-    # value minus the floor moved from n = 1000 to the ESS, 500
-    assert mala["excess"] == pytest.approx(0.004 - (0.001 + level(FIT, 500) - level(FIT, 1000)))
+    # value minus the floor moved from n = 1000 to the ESS, 500, by the fitted mean
+    assert mala["excess"] == pytest.approx(0.004 - (0.001 + 0.5 / 500 - 0.5 / 1000))
     assert mala["seeds"] == 3 and mala["per_draw_evals"] == pytest.approx(2.0)
-    assert mala["bias_se"] == pytest.approx(level(FIT, 500) / math.sqrt(3))
+    # resolution: the exact sets' spread at the ESS over root seeds
+    assert mala["bias_se"] == pytest.approx(0.8 / 500 / math.sqrt(3))
     drifting = opts.loc["drifting"]
     assert drifting["excess"] == pytest.approx(0.005) and drifting["free_draws"]
 

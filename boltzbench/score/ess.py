@@ -38,16 +38,19 @@ def bulk_ess(draws: np.ndarray) -> np.ndarray:
 def chain_means_ess(draws: np.ndarray) -> np.ndarray:
     """ESS of each column of ``draws`` [chains, rounds, k] from the spread of the chains'
     means (independent chains): chains · var(all draws) / var(chain means), capped at the
-    number of draws; NaN for a column that never varies. Used for mode indicators, whose
-    ties defeat rank normalisation: chains that never leave their mode give ESS = chains
-    (the mode shares are then known from the chains' allocation alone)."""
-    chains, rounds, _ = draws.shape
+    number of draws. Used for mode indicators, whose ties defeat rank normalisation: chains
+    that never leave their mode give ESS = chains (the mode shares are then known from the
+    chains' allocation alone), and so does a column that never varies (every chain in one
+    mode). NaN with fewer than 2 chains."""
+    chains, rounds, k = draws.shape
+    if chains < 2:  # one chain's mean has no spread to compare with
+        return np.full(k, np.nan)
     total = draws.reshape(chains * rounds, -1).var(axis=0, ddof=1)
     between = draws.mean(axis=1).var(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ess = np.where(between > 0, chains * total / between, float(chains * rounds))
-    ess = np.minimum(ess, chains * rounds)
-    return np.where(total > 0, ess, np.nan)
+    # a column that never varies (every chain in one mode) is known from the chains alone
+    return np.where(total > 0, np.minimum(ess, chains * rounds), float(chains))
 
 
 def chain_ess(target: Any, draws: torch.Tensor) -> dict[str, float]:
@@ -69,3 +72,24 @@ def chain_ess(target: Any, draws: torch.Tensor) -> dict[str, float]:
     if out:
         out["min"] = min(out.values())
     return out
+
+
+def stored_chain_ess(target: Any, record: dict[str, Any], samples: torch.Tensor) -> None:
+    """For a chain record scored before cells kept their chains (no ``chain_shape``):
+    rebuild the chains from its stored samples, which chain methods return round by round
+    (row r·chains + c is chain c's r-th draw), with the chain count from its diagnostics
+    (``n_chains``) or config, keep the full rounds, and store ``ess`` and ``chain_shape``
+    as a cell would (``ess_from_samples`` marks it). Nothing for other records."""
+    if record.get("chain_shape") or "ess_bulk" not in record.get("diagnostics", {}):
+        return
+    chains = record["diagnostics"].get("n_chains") or record.get("config", {}).get("n_chains")
+    if not chains:
+        return
+    chains = int(chains)
+    rounds = samples.shape[0] // chains
+    if rounds < 4:
+        return
+    draws = samples[: rounds * chains].reshape(rounds, chains, -1).transpose(0, 1)
+    record["ess"] = chain_ess(target, draws.double())
+    record["chain_shape"] = [chains, rounds]
+    record["ess_from_samples"] = True

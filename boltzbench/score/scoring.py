@@ -24,6 +24,7 @@ from boltzbench.protocols import primary_metric
 from boltzbench.records import CURVE_MAX_POINTS, iter_records, reseal
 from boltzbench.registry import METRICS, TARGETS
 from boltzbench.score import tiers
+from boltzbench.score.ess import stored_chain_ess
 from boltzbench.score.floors import noise_floors
 
 
@@ -187,6 +188,7 @@ def rescore(
             print(f"boltzbench: cannot rescore {path.name}: {one_line(exc)}", file=sys.stderr)
             continue
         samples = torch.from_numpy(np.load(Path(out_dir) / record["samples_file"]))
+        stored_chain_ess(built[name], record, samples)
         if tiers_only:
             tiers.apply(record, samples, built[name])
             record["costs"] = decompose(record)

@@ -8,10 +8,11 @@ seconds beside them. Seeds are averaged per (method, budget); each budget is one
 **The quality a method can deliver.** Its excess error over exact sampling (``bias``,
 primary metric, lower is better): for a learned sampler with a draw probe, the block bias on
 1e5 of its draws (:mod:`boltzbench.score.bias`); otherwise its value minus the exact floor
-at its effective number of draws (a chain's ESS, else its draws). ``bias_se`` is what the
-measurement resolves: the exact noise level at its effective draws (the probe's block
-standard error for a probe) over √seeds — not the seeds' spread, which five seeds estimate
-too roughly to certify anything. More draws cannot lower a learned sampler's
+at its effective number of draws (a chain's ESS, else its draws), the floor moved there by
+the fitted mean over exact sets. ``bias_se`` is what the measurement resolves: the standard
+deviation of the metric over exact sets at its effective draws (the probe's block standard
+error for a probe) over √seeds — not the seeds' spread, which five seeds estimate too
+roughly to certify anything. More draws cannot lower a learned sampler's
 bias; a chain's shrinks with its length, so a chain that reached the floor at its ESS is
 taken to stay there (it is unbiased up to its measured excess).
 
@@ -94,24 +95,45 @@ def _exact_levels(target: Any, ns: tuple[int, ...]) -> dict[str, Any]:
     name = primary_metric(target)
     fn = METRICS.get(name)
     reference = target.reference().samples
-    rms = {}
+    stats: dict[str, dict[int, float]] = {"levels": {}, "spreads": {}, "means": {}}
     for n in ns:
         values = [fn(x, reference, target) for x in floor_sets(target, n)]
-        if values and None not in values:
-            rms[n] = math.sqrt(sum(float(v) ** 2 for v in values) / len(values))
-    if len(rms) < 2:
-        return {"metric": name, "levels": rms, "a": None, "b": None}
-    n = np.array(list(rms), dtype=float)
-    y = np.array(list(rms.values()))
-    design = np.stack([1 / n, np.ones_like(n)], 1) / y[:, None]
-    coef, *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
-    a, b = (max(float(c), 0.0) for c in coef)
-    return {"metric": name, "levels": rms, "a": a, "b": b}
+        if len(values) >= 2 and None not in values:
+            v = np.array(values, dtype=float)
+            stats["levels"][n] = float(np.sqrt(np.mean(v**2)))
+            stats["spreads"][n] = float(v.std(ddof=1))
+            stats["means"][n] = float(v.mean())
+    out: dict[str, Any] = {"metric": name, **stats, "a": None, "b": None}
+    if len(stats["levels"]) < 2:
+        return out
+    n = np.array(list(stats["levels"]), dtype=float)
+    for key, prefix in (("levels", ""), ("spreads", "sd_")):
+        y = np.array(list(stats[key].values()))
+        design = np.stack([1 / n, np.ones_like(n)], 1) / y[:, None]
+        coef, *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
+        out[f"{prefix}a"], out[f"{prefix}b"] = (max(float(c), 0.0) for c in coef)
+    y = np.array(list(stats["means"].values()))
+    coef, *_ = np.linalg.lstsq(np.stack([1 / n, np.ones_like(n)], 1), y, rcond=None)
+    out["mean_a"], out["mean_b"] = float(coef[0]), float(coef[1])
+    return out
 
 
 def level(fit: dict[str, Any], n: float) -> float:
-    """The fitted exact noise level a/n + b at n draws."""
+    """The fitted exact noise level (RMS over exact sets) a/n + b at n draws."""
     return fit["a"] / n + fit["b"]
+
+
+def spread(fit: dict[str, Any], n: float) -> float:
+    """The fitted standard deviation of the metric over exact sets of n draws (n clipped
+    at 100 below: the fit is not trusted further from its 250 … 4000)."""
+    n = max(n, 100.0)
+    return fit.get("sd_a", fit["a"]) / n + fit.get("sd_b", fit["b"])
+
+
+def mean_floor(fit: dict[str, Any], n: float) -> float:
+    """The fitted mean of the metric over exact sets of n draws (n clipped at 100)."""
+    n = max(n, 100.0)
+    return fit.get("mean_a", 0.0) / n + fit.get("mean_b", 0.0)
 
 
 def options(records: list[dict[str, Any]], fit: dict[str, Any]) -> pd.DataFrame:
@@ -134,9 +156,10 @@ def options(records: list[dict[str, Any]], fit: dict[str, Any]) -> pd.DataFrame:
             if not (n_eff and math.isfinite(n_eff)):
                 continue
             floor = r.get("floors", {}).get(metric)
-            at_n = level(fit, n_eff) - level(fit, r["n_samples"]) if floor is not None else 0.0
+            # the stored floor (a mean at n draws) moved to n_eff by the fitted mean
+            at_n = mean_floor(fit, n_eff) - mean_floor(fit, r["n_samples"])
             excess = float(value) - (float(floor) + at_n if floor is not None else 0.0)
-            block_se = level(fit, n_eff)  # one value at n_eff draws is this noisy
+            block_se = spread(fit, n_eff)  # one value at n_eff draws is this noisy
         rows.append(
             {"method": r["method"], "budget": r.get("budget"), "excess": excess}
             | {"block_se": block_se, "kind": costs["kind"]}
