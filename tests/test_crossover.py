@@ -165,3 +165,13 @@ def test_sweep_failures_below_the_largest_budget_are_listed_once_per_method_and_
         "",
     ]
     assert _sweep_failures(runs[runs["status"] == "ok"], main) == []
+
+
+def test_a_budget_only_the_amortized_method_ran_at_does_not_hide_the_comparison():
+    """The sweep's long budgets: the amortized method alone was run at 1e6, so the pair is
+    compared at 1e5, the largest budget both were run at."""
+    board = _board({"a": [(0.9,) * 3, (0.1,) * 3, (0.05,) * 3], "m": [(0.5,) * 3] * 3})
+    board = board[~((board["method"] == "m") & (board["budget"] == 1e6))]
+    r = crossover(board, amortized={"a"}).iloc[0]
+    assert r["largest_budget"] == 1e5 and r["at_largest"] == "ahead"
+    assert r["ahead_from"] == 1e5 and r["not_compared"] == ""

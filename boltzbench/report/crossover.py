@@ -50,8 +50,10 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
     """One row per (target, amortized method, MCMC method) for each target of ``board`` run
     at two budgets or more; ``board`` is a leaderboard (columns target, method, budget,
     metric, primary, mean, low, high and optionally within_floor); ``amortized`` the
-    method labels that count as amortized. Empty (with ``COLUMNS``) when no target was
-    swept."""
+    method labels that count as amortized. Each pair is compared up to the largest budget
+    both were run at (``largest_budget``; a method run there whose cells all failed still
+    counts), so a budget only one of them was run at (e.g. the sweep's long budgets) does
+    not hide the comparison. Empty (with ``COLUMNS``) when no target was swept."""
     amortized = set(amortized)
     sub = board[board["primary"].astype(bool)].copy()
     sub["budget"] = pd.to_numeric(sub["budget"], errors="coerce")
@@ -74,12 +76,18 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
         if sign < 0:  # on the negated scale the interval's ends swap
             low, high = high, low
         exact = _wide(rows_t, "within_floor", budgets, methods).fillna(0).astype(bool)
+        ran_m = {m: set(rows_t.loc[rows_t["method"] == m, "budget"]) for m in methods}
         for a in (m for m in methods if m in amortized):
+            ran_a = set(rows_t.loc[rows_t["method"] == a, "budget"])
             for m in (m for m in methods if m not in amortized):
+                # the largest budget both were run at (a failure there still counts)
+                ran = [i for i, b in enumerate(budgets) if b in ran_a and b in ran_m[m]]
+                k = ran[-1] if ran else len(budgets) - 1
                 both = (mean[a].notna() & mean[m].notna()).to_numpy()
                 beatable = both & ~exact[m].to_numpy()
                 ahead = beatable & (mean[a] < mean[m]).to_numpy()
                 clearly = beatable & (high[a] < low[m]).to_numpy()
+                upto = slice(0, k + 1)
                 rows.append(
                     {
                         "target": target,
@@ -87,18 +95,22 @@ def crossover(board: pd.DataFrame, amortized: Iterable[str]) -> pd.DataFrame:
                         "method": a,
                         "mcmc": m,
                         "n_budgets": len(budgets),
-                        "largest_budget": float(budgets[-1]),
-                        "not_compared": " ".join(f"{b:.2g}" for b in budgets[~both]),
+                        "largest_budget": float(budgets[k]),
+                        "not_compared": " ".join(f"{b:.2g}" for b in budgets[upto][~both[upto]]),
                         "first_ahead": _first(budgets, ahead),
-                        "ahead_from": _from(budgets[both], ahead[both]) if both[-1] else np.nan,
+                        "ahead_from": (
+                            _from(budgets[upto][both[upto]], ahead[upto][both[upto]])
+                            if both[k]
+                            else np.nan
+                        ),
                         "first_clearly_ahead": _first(budgets, clearly),
-                        "clearly_at_largest": bool(clearly[-1]),
+                        "clearly_at_largest": bool(clearly[k]),
                         "at_largest": _standing(
-                            both[-1],
-                            ahead[-1],
-                            exact[m].iloc[-1],
-                            exact[a].iloc[-1],
-                            bool(mean[a].iloc[-1] < mean[m].iloc[-1]),
+                            both[k],
+                            ahead[k],
+                            exact[m].iloc[k],
+                            exact[a].iloc[k],
+                            bool(mean[a].iloc[k] < mean[m].iloc[k]),
                         ),
                     }
                 )
