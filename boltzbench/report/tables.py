@@ -111,10 +111,9 @@ def _cost_row(record: dict[str, Any]) -> dict[str, Any]:
     costs = record.get("costs") or decompose(record)
     row = {k: costs.get(k) for k in COST_COLUMNS if k in costs}
     row["cost_kind"] = costs.get("kind")
-    row["target_seconds_train"] = costs.get("fixed_target_seconds")
-    row["target_seconds_sample"] = costs.get("per_draw_target_seconds", 0) * (
-        costs.get("n_effective") or 0
-    )
+    counts = record.get("counts", {})  # measured per phase (absent in older records)
+    row["target_seconds_train"] = counts.get("target_seconds_train")
+    row["target_seconds_sample"] = counts.get("target_seconds_sample")
     seconds = (record.get("train_seconds") or 0.0) + (record.get("sample_seconds") or 0.0)
     row["seconds"] = seconds
     row["method_seconds"] = seconds - (record.get("counts", {}).get("target_seconds") or 0.0)

@@ -63,24 +63,24 @@ def pick_points(table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
     return pd.concat(picked).reset_index(drop=True) if picked else rows.head(0)
 
 
-def _config(folder: Path, target: str, method: str, budget: float) -> dict[str, Any] | None:
-    """The stored cell of (target, method label, budget) to copy its method and params."""
+def stored_cells(folder: Path) -> dict[tuple[str, str, float], dict[str, Any]]:
+    """One ok record per (target, method label, budget) of ``folder``, read once: the
+    cell a validation run copies its method and params from."""
+    cells: dict[tuple[str, str, float], dict[str, Any]] = {}
     for _, record, _ in iter_records(folder):
-        if (
-            record is not None
-            and record.get("target") == target
-            and record.get("method") == method
-            and record.get("budget") == budget
-        ):
-            return record
-    return None
+        if record is not None and record.get("status") == "ok":
+            key = (record["target"], record["method"], record.get("budget"))
+            cells.setdefault(key, record)
+    return cells
 
 
-def run_option(folder: Path, point: pd.Series, role: str) -> dict[str, Any]:
+def run_option(
+    stored_by_key: dict[tuple[str, str, float], dict[str, Any]], point: pd.Series, role: str
+) -> dict[str, Any]:
     """Run the point's ``role`` (``winner`` or ``runner_up``) at its N; one validation row."""
     target_name, n = str(point["target"]), int(point["n_samples"])
     method, budget = str(point[role]), float(point[f"{role}_budget"])
-    stored = _config(folder, target_name, method, budget)
+    stored = stored_by_key.get((target_name, method, budget))
     row: dict[str, Any] = {
         "target": target_name,
         "n_samples": n,
@@ -143,8 +143,9 @@ def validate(folder: Path, table: pd.DataFrame, per_target: int = 2) -> pd.DataF
     with ``agrees`` on the winner's rows (the measured cheaper of the two that deliver is
     the map's winner)."""
     rows = []
+    cells = stored_cells(folder)
     for _, point in pick_points(table, per_target).iterrows():
-        pair = [run_option(folder, point, role) for role in ("winner", "runner_up")]
+        pair = [run_option(cells, point, role) for role in ("winner", "runner_up")]
         ok = [r for r in pair if r.get("delivers")]
         cheapest = min(ok, key=lambda r: r["measured_seconds"])["role"] if ok else "none"
         for r in pair:
