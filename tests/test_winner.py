@@ -175,3 +175,69 @@ def test_validation_runs_the_winner_and_the_runner_up_at_the_predicted_cost(tmp_
         assert 0 < row["measured_evals"] <= row["run_budget"]
         assert math.isfinite(row["measured_excess"]) and isinstance(row["delivers"], bool)
     assert checked["agrees"].iloc[0] == (checked["measured_cheapest"].iloc[0] == "winner")
+
+
+def _point(target, n, price, winner, kind):
+    return {
+        "target": target,
+        "n_samples": n,
+        "seconds_per_eval": price,
+        "price": "fixed",
+        "requirement": "floor",
+        "winner": winner,
+        "winner_kind": kind,
+        "winner_budget": 1e4,
+        "runner_up": "smc",
+        "runner_up_budget": 1e4,
+    }
+
+
+def test_validation_points_cover_learned_and_chain_winners_spread_over_n_and_skip_slow_ones():
+    """Per target: a learned winner first, a chain winner next; N and price spread over the
+    picks; a point whose stored cells predict more than the allowed seconds is left out."""
+    import pandas as pd
+
+    from boltzbench.run.validate import pick_points
+
+    rows = [
+        _point(t, n, p, w, k)
+        for t in ("a", "b")
+        for n in (1000, 10_000, 100_000)
+        for p in (1e-6, 1.0)
+        for w, k in (("pita", "learned"), ("mala", "chain"), ("smc", "direct"))
+        if (n, p, w)
+        in {
+            (1000, 1.0, "pita"),
+            (10_000, 1.0, "pita"),
+            (100_000, 1e-6, "mala"),
+            (1000, 1e-6, "smc"),
+            (10_000, 1e-6, "smc"),
+        }
+    ]
+    table = pd.DataFrame(rows)
+    picks = pick_points(table, per_target=2)
+    assert list(picks["winner_kind"]) == ["learned", "chain"] * 2
+    assert set(picks["n_samples"]) == {1000, 10_000, 100_000}
+    assert set(picks["seconds_per_eval"]) == {1e-6, 1.0}
+
+    def cell(method, train, sample, spent, per_draw):
+        costs = {"fixed_evals": 0.0, "per_draw_evals": per_draw}
+        counts = {"cost_train": spent / 2, "cost_sample": spent / 2}
+        return {
+            "registry_name": method,
+            "train_seconds": train,
+            "sample_seconds": sample,
+            "n_samples": 1000,
+            "counts": counts,
+            "costs": costs,
+        }
+
+    cells = {}
+    for t in ("a", "b"):
+        cells[(t, "pita", 1e4)] = cell("pita", 10.0, 1.0, 1e4, 3.0)
+        cells[(t, "smc", 1e4)] = cell("smc", 0.5, 0.5, 1e4, 10.0)
+        # mala: 1 s per 1e4 evaluations and 1e4 per draw: 1e5 draws would take 1e5 s
+        cells[(t, "mala", 1e4)] = cell("mala", 0.5, 0.5, 1e4, 1e4)
+    slow = pick_points(table, per_target=2, cells=cells, max_seconds=600)
+    assert "mala" not in set(slow["winner"]) and len(slow) == 4
+    assert (slow["winner_kind"] == "learned").sum() == 2

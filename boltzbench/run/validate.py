@@ -20,6 +20,7 @@ so its production may get less than the map assumed.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,52 @@ SEED = 100
 DIRECT_MAX = 10_000
 
 
-def pick_points(table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
-    """Points to check: per target, the `floor` rows at the grid's N nearest 1e3, 1e4 and
-    1e5 and the prices 1 µs and 1 s, preferring a point won by an evaluation-free learned
-    sampler and one won by another method, ``per_target`` points in all."""
+#: a point whose winner and runner-up together are estimated to take longer (seconds on
+#: this machine, from their stored cells) is not picked
+POINT_SECONDS = 300.0
+
+
+def estimated_seconds(stored: dict[str, Any] | None, n: int) -> float:
+    """Seconds a validation run of ``stored``'s method at ``n`` draws is expected to take:
+    a learned sampler's training as stored plus its sampling scaled to ``n``; any other
+    method its stored seconds per budget unit times the evaluations predicted at ``n``.
+    Infinite without a stored cell."""
+    if stored is None or "costs" not in stored:
+        return math.inf
+    train = float(stored.get("train_seconds") or 0)
+    sample = float(stored.get("sample_seconds") or 0)
+    if is_amortized(stored["registry_name"]):
+        return train + sample * n / max(int(stored.get("n_samples") or n), 1)
+    counts = stored.get("counts", {})
+    spent = float(counts.get("cost_train", 0)) + float(counts.get("cost_sample", 0))
+    costs = stored["costs"]
+    predicted = costs["fixed_evals"] + n * costs["per_draw_evals"]
+    return (train + sample) * predicted / max(spent, 1.0)
+
+
+def point_seconds(cells: dict[tuple[str, str, float], dict[str, Any]], point: pd.Series) -> float:
+    """Estimated seconds to run a point's winner and runner-up (:func:`estimated_seconds`)."""
+    return sum(
+        estimated_seconds(
+            cells.get((str(point["target"]), str(point[role]), float(point[f"{role}_budget"]))),
+            int(point["n_samples"]),
+        )
+        for role in ("winner", "runner_up")
+    )
+
+
+def pick_points(
+    table: pd.DataFrame,
+    per_target: int = 2,
+    cells: dict[tuple[str, str, float], dict[str, Any]] | None = None,
+    max_seconds: float = POINT_SECONDS,
+) -> pd.DataFrame:
+    """Points to check: the `floor` rows at N = 1e3, 1e4 or 1e5 and the prices 1 µs and
+    1 s, ``per_target`` per target. Per target the first pick is a point won by a learned
+    sampler, the next one won by a chain, then by another method, then any; among the candidates the N
+    and the price least used so far are preferred (so that the picks spread over N and
+    price), then the smaller N. With ``cells`` (:func:`stored_cells`), points estimated
+    to take more than ``max_seconds`` are left out (:func:`point_seconds`)."""
     rows = table[
         (table["requirement"] == "floor")
         & (table["price"] != "measured")
@@ -49,18 +92,35 @@ def pick_points(table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
         & (table["runner_up"] != "none")
     ]
     rows = rows[rows["n_samples"].isin([1000, 10_000, 100_000])]
-    picked = []
+    if cells is not None and len(rows):
+        rows = rows[rows.apply(lambda p: point_seconds(cells, p), axis=1) <= max_seconds]
+    picked: list[pd.Series] = []
+    used_n: dict[int, int] = {}
+    used_price: dict[float, int] = {}
     for _, sub in rows.groupby("target", sort=True):
-        learned = sub[sub["winner_free_draws"].astype(bool)]
-        other = sub[~sub["winner_free_draws"].astype(bool)]
-        chosen = [g.sample(1, random_state=0) for g in (learned, other) if len(g)]
-        rest = sub.drop(index=[c.index[0] for c in chosen])
-        while len(chosen) < per_target and len(rest):
-            one = rest.sample(1, random_state=len(chosen))
-            chosen.append(one)
-            rest = rest.drop(index=one.index)
-        picked += chosen[:per_target]
-    return pd.concat(picked).reset_index(drop=True) if picked else rows.head(0)
+        kind = sub["winner_kind"]
+        wanted = [sub[kind == "learned"], sub[kind == "chain"], sub[kind != "learned"], sub]
+        chosen: list[int] = []
+        for group in wanted:
+            group = group.drop(index=[i for i in chosen if i in group.index])
+            if len(chosen) >= per_target or not len(group):
+                continue
+            order = sorted(
+                group.index,
+                key=lambda i: (
+                    used_n.get(int(group.at[i, "n_samples"]), 0),
+                    used_price.get(float(group.at[i, "seconds_per_eval"]), 0),
+                    int(group.at[i, "n_samples"]),
+                ),
+            )
+            take = order[: 1 if group is not wanted[-1] else per_target - len(chosen)]
+            for i in take:
+                chosen.append(i)
+                n, price = int(sub.at[i, "n_samples"]), float(sub.at[i, "seconds_per_eval"])
+                used_n[n] = used_n.get(n, 0) + 1
+                used_price[price] = used_price.get(price, 0) + 1
+        picked += [sub.loc[i] for i in chosen]
+    return pd.DataFrame(picked).reset_index(drop=True) if picked else rows.head(0)
 
 
 def stored_cells(folder: Path) -> dict[tuple[str, str, float], dict[str, Any]]:
@@ -138,13 +198,29 @@ def run_option(
     return row
 
 
-def validate(folder: Path, table: pd.DataFrame, per_target: int = 2) -> pd.DataFrame:
-    """Run the winner and the runner-up at :func:`pick_points` of ``table``; one row each,
-    with ``agrees`` on the winner's rows (the measured cheaper of the two that deliver is
-    the map's winner)."""
+def validate(
+    folder: Path,
+    table: pd.DataFrame,
+    per_target: int = 2,
+    max_seconds: float = POINT_SECONDS,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run the winner and the runner-up at :func:`pick_points` of ``table`` (points
+    estimated to take longer than ``max_seconds`` left out); one row each, with
+    ``agrees`` on the winner's rows (the measured cheaper of the two that deliver is the
+    map's winner). Prints one line per point to stderr when ``progress``."""
     rows = []
     cells = stored_cells(folder)
-    for _, point in pick_points(table, per_target).iterrows():
+    points = pick_points(table, per_target, cells, max_seconds)
+    for k, (_, point) in enumerate(points.iterrows()):
+        if progress:
+            print(
+                f"validate {k + 1}/{len(points)}: {point['target']} N={int(point['n_samples'])}"
+                f" at {point['seconds_per_eval']:g} s: {point['winner']} vs "
+                f"{point['runner_up']} (about {point_seconds(cells, point):.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         pair = [run_option(cells, point, role) for role in ("winner", "runner_up")]
         ok = [r for r in pair if r.get("delivers")]
         cheapest = min(ok, key=lambda r: r["measured_seconds"])["role"] if ok else "none"
