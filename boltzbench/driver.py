@@ -36,11 +36,14 @@ class MethodRun:
     Attributes:
         samples: [n, d] float32 CPU tensor, detached, all finite.
         train_seconds, sample_seconds: wall-clock seconds of ``fit`` and ``sample``.
+        started: ``time.perf_counter()`` when ``fit`` began (a snapshot's ``clock`` minus
+            this is its wall seconds into the run).
     """
 
     samples: torch.Tensor
     train_seconds: float
     sample_seconds: float
+    started: float = 0.0
 
 
 def validate_samples(samples: Any, n: int, dim: int) -> torch.Tensor:
@@ -75,7 +78,7 @@ def run_method(
     # TorchFunctionMode), which cost a third of OSDS's training time
     on_device = torch.device(device) if device.type != "cpu" else contextlib.nullcontext()
     with on_device, sealed():
-        t0 = time.perf_counter()
+        t0 = started = time.perf_counter()
         with charging(counter, "train"):
             method.fit(counter, seed=seed)
         _synchronize(device)
@@ -92,7 +95,7 @@ def run_method(
             "evaluations bypassed the counter: "
             + ", ".join(f"{v} {k}" for k, v in bypassed.items())
         )
-    return MethodRun(samples, train_seconds, sample_seconds)
+    return MethodRun(samples, train_seconds, sample_seconds, started)
 
 
 def _synchronize(device: torch.device) -> None:

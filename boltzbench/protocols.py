@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 import types
 import typing
 from dataclasses import dataclass
@@ -155,6 +156,8 @@ class Snapshot:
         phase: ``"train"`` or ``"sample"``.
         cost: budget units spent so far (None: not recorded; the curve then uses
             ``energy_evals + grad_evals``).
+        clock: ``time.perf_counter()`` when the snapshot was taken (None: not recorded);
+            the curve turns it into wall seconds since ``fit`` began.
     """
 
     energy_evals: int
@@ -162,6 +165,7 @@ class Snapshot:
     samples: torch.Tensor
     phase: str
     cost: float | None = None
+    clock: float | None = None
 
     @classmethod
     def of(cls, counts: Any, samples: torch.Tensor, phase: str) -> Snapshot:
@@ -173,6 +177,7 @@ class Snapshot:
             samples.detach().clone(),
             phase,
             counts.total_cost,
+            time.perf_counter(),
         )
 
 

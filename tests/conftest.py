@@ -52,3 +52,34 @@ class Gaussian2D:
 @pytest.fixture
 def gaussian2d() -> Gaussian2D:
     return Gaussian2D()
+
+
+@pytest.fixture(scope="session")
+def sweep(tmp_path_factory):
+    """A real budget sweep through the command line (gmm4; mala and drifting; two seeds;
+    budgets 2e4 and 4e4; 300 samples), shared by the report and figure tests."""
+    from cli_helpers import cli
+
+    out = tmp_path_factory.mktemp("sweep") / "r"
+    res = cli(
+        "run",
+        "--methods",
+        "mala,drifting",
+        "--targets",
+        "gmm4",
+        "--seeds",
+        "0,1",
+        "--budgets",
+        "2e4,4e4",
+        "--n-samples",
+        "300",
+        "--param",
+        "drifting.batch_size=64",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--no-progress",
+    )
+    assert res.returncode == 0, res.stderr
+    return out

@@ -13,33 +13,6 @@ from cli_helpers import cli
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep") / "r"
-    res = cli(
-        "run",
-        "--methods",
-        "mala,drifting",
-        "--targets",
-        "gmm4",
-        "--seeds",
-        "0,1",
-        "--budgets",
-        "2e4,4e4",
-        "--n-samples",
-        "300",
-        "--param",
-        "drifting.batch_size=64",
-        "--out",
-        str(out),
-        "--jobs",
-        "2",
-        "--no-progress",
-    )
-    assert res.returncode == 0, res.stderr
-    return out
-
-
 def test_budget_sweep_rows_and_plots(sweep):
     board = pd.read_csv(sweep / "leaderboard.csv")
     assert set(board["budget"]) == {20000, 40000}

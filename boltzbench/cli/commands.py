@@ -15,6 +15,7 @@ from pathlib import Path
 
 from boltzbench import options
 from boltzbench.cli.listing import cmd_list
+from boltzbench.cli.report import add_report_parser
 from boltzbench.cli.verify import add_verify_parser
 from boltzbench.cli.winner import add_winner_parser
 from boltzbench.options import UsageError
@@ -179,45 +180,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from boltzbench.report.build import build_report
-
-    _load_plugins(args.plugin)
-    out = Path(args.dir)
-    if not (out / "cells").is_dir():
-        raise UsageError(f"{out} has no cells/ folder: not a boltzbench results folder")
-    paths = build_report(out, plots=not args.no_plots)
-    print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
-    if args.compare:
-        _compare(out, Path(args.compare))
-    return 0
-
-
-def _compare(out: Path, other: Path) -> None:
-    import pandas as pd
-
-    from boltzbench.files import atomic_write_bytes
-    from boltzbench.report.build import build_report
-    from boltzbench.report.compare import compare
-
-    if not (other / "cells").is_dir():
-        raise UsageError(f"{other} has no cells/ folder: not a boltzbench results folder")
-    if not (other / "leaderboard.csv").is_file():
-        build_report(other)
-    diff = compare(pd.read_csv(out / "leaderboard.csv"), pd.read_csv(other / "leaderboard.csv"))
-    path = out / f"compare_{other.name}.csv"
-    atomic_write_bytes(path, diff.to_csv(index=False).encode())
-    counts = diff["change"].value_counts().to_dict()
-    print(f"compared with {other}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    changed = diff[diff["change"].isin(["better", "worse"])]
-    for _, row in changed.iterrows():
-        print(
-            f"  {row['change']:<6} {row['target']} {row['method']} {row['metric']}: "
-            f"{row['median_other']:.4g} -> {row['median']:.4g}"
-        )
-    print(f"boltzbench: comparison written: {path}", file=sys.stderr)
-
-
 def cmd_reference(args: argparse.Namespace) -> int:
     from boltzbench.files import atomic_write_json
 
@@ -350,16 +312,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], help=plugin_help)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("report", help="rebuild CSVs, plots and LEADERBOARD.md from cell files")
-    p.add_argument("dir", help="a results folder written by 'boltzbench run'")
-    p.add_argument(
-        "--compare",
-        metavar="OTHER_DIR",
-        help="also compare with another results folder: writes DIR/compare_<OTHER>.csv",
-    )
-    p.add_argument("--no-plots", action="store_true", help=no_plots_help)
-    p.add_argument("--plugin", action="append", default=[], help=plugin_help)
-    p.set_defaults(func=cmd_report)
+    add_report_parser(sub, no_plots_help, plugin_help)
 
     p = sub.add_parser(
         "reference",

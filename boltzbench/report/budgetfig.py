@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from boltzbench.report.figures import _legend, _scale, grid, save_png
+from boltzbench.report.figures import _legend, _scale, grid
+from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, save
 
 
-def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) -> Path | None:
+def plot_budget_sweep(
+    board: pd.DataFrame, path: Path, colours: dict[str, Any], style: FigureStyle = DEFAULT_STYLE
+) -> Path | None:
     """Quality against budget (a sweep): each target's primary metric (mean and 95%
     interval over seeds) against the budget, one line per method, the exact floor as a
     grey band (from the axis' bottom to the largest floor over budgets), log axes
@@ -26,7 +29,7 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
     targets = sorted(swept[swept >= 2].index)
     if not targets:
         return None
-    fig, axes = grid(len(targets), 4.8, 3.8)
+    fig, axes = grid(len(targets), aspect=0.8)
     for ax, target in zip(axes, targets, strict=True):
         rows = sub[sub["target"] == target]
         for method, group in rows.groupby("method", sort=True):
@@ -62,8 +65,8 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
                 b,
                 np.full(len(b), 0.03 + 0.05 * k),  # stacked: one row of crosses per method
                 "x",
-                ms=6,
-                mew=1.5,
+                ms=5,
+                mew=1.2,
                 transform=along,
                 color=colours[method],
                 clip_on=False,
@@ -73,6 +76,6 @@ def plot_budget_sweep(board: pd.DataFrame, path: Path, colours: dict[str, Any]) 
         ax.set_xlabel("budget (cost units per cell)")
         ax.set_ylabel(rows["metric"].iloc[0])
         ax.set_title(target)
-    _legend(fig, axes)
     fig.tight_layout()
-    return save_png(fig, path)
+    _legend(fig, axes)
+    return save(fig, path, style)

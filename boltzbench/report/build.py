@@ -1,6 +1,6 @@
 """The report conductor: from cell records to ``runs.csv``, ``leaderboard.csv``,
 ``curves.csv``, ``breakeven.csv``, ``crossover.csv`` (a budget sweep only),
-``plots/*.png``, ``LEADERBOARD.md`` and ``report.html``.
+``plots/*`` (PNG, PDF, SVG), ``leaderboard.tex``, ``LEADERBOARD.md`` and ``report.html``.
 
 Everything is derived from ``DIR/cells/*.json`` (and the samples they point to), so
 ``boltzbench report DIR`` rebuilds it at any time; nothing is edited by hand. The work is
@@ -20,12 +20,14 @@ import pandas as pd
 from boltzbench.files import atomic_write_bytes
 from boltzbench.fingerprint import TargetIdentity, current_identities
 from boltzbench.registry import is_amortized
-from boltzbench.report import budgetfig, figures
+from boltzbench.report import budgetfig, curvefig, figures, heatmap, samplefig, summaryfig
 from boltzbench.report.breakeven import break_even
 from boltzbench.report.crossover import crossover
 from boltzbench.report.htmlpage import render
+from boltzbench.report.latex import leaderboard_latex
 from boltzbench.report.markdown import leaderboard_markdown
 from boltzbench.report.ranks import at_largest_budget, leaderboard, overall
+from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, styled
 from boltzbench.report.tables import load_curves, load_runs
 
 
@@ -75,24 +77,101 @@ def current_fingerprints(out_dir: Path) -> dict[str, TargetIdentity | None]:
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
+#: the figures the report draws, by file stem or stem prefix (others, such as the winner
+#: command's ``winner_map``, are not the report's to remove)
+REPORT_FIGURES = ("heatmap", "bars", "budgets", "energy", "curves", "samples_", "summary")
+
+
 def remove_figures(plot_dir: Path) -> None:
     """Delete the figures an earlier report drew in ``plot_dir`` (other files stay)."""
     if plot_dir.is_dir():
         for path in plot_dir.iterdir():
-            if path.suffix in FIGURE_SUFFIXES and path.is_file():
+            ours = path.stem.startswith(REPORT_FIGURES)
+            if ours and path.suffix in FIGURE_SUFFIXES and path.is_file():
                 path.unlink()
 
 
-def build_report(out_dir: Path, command: str | None = None, plots: bool = True) -> list[Path]:
+def select(
+    runs: pd.DataFrame, methods: list[str] | None, targets: list[str] | None
+) -> pd.DataFrame:
+    """The rows of ``runs`` for the named methods and targets (None: all)."""
+    keep = pd.Series(True, index=runs.index)
+    if methods is not None and "method" in runs:
+        keep &= runs["method"].isin(methods)
+    if targets is not None and "target" in runs:
+        keep &= runs["target"].isin(targets)
+    return runs[keep]
+
+
+def draw_figures(
+    out_dir: Path,
+    runs: pd.DataFrame,
+    board: pd.DataFrame,
+    curves: pd.DataFrame,
+    style: FigureStyle = DEFAULT_STYLE,
+) -> list[Path]:
+    """Every figure of the report into ``out_dir/plots`` in the style's formats; returns
+    the PNG paths drawn (figures with nothing to show are skipped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    plot_dir = out_dir / "plots"
+    main, main_runs = at_largest_budget(board), at_largest_budget(runs)
+    colours = figures.palette(sorted(runs["method"].unique()))
+    targets = sorted(runs["target"].unique())
+    with styled():
+        candidates = [
+            summaryfig.plot_summary(main, main_runs, plot_dir / "summary.png", colours, style),
+            heatmap.plot_heatmap(main, plot_dir / "heatmap.png", style),
+            figures.plot_bars(main, plot_dir / "bars.png", colours, style),
+            budgetfig.plot_budget_sweep(board, plot_dir / "budgets.png", colours, style),
+            figures.plot_energy_histograms(
+                main_runs, out_dir, plot_dir / "energy.png", colours, style
+            ),
+        ]
+        for target in targets:
+            path = plot_dir / f"curves_{target}.png"
+            candidates.append(
+                curvefig.plot_target_curves(curves, main_runs, target, path, colours, style)
+            )
+        for target in targets:
+            path = plot_dir / f"samples_{target}.png"
+            candidates.append(
+                samplefig.plot_samples(main_runs, out_dir, path, target, colours, style)
+            )
+    return [p for p in candidates if p]
+
+
+def build_report(
+    out_dir: Path,
+    command: str | None = None,
+    plots: bool = True,
+    style: FigureStyle = DEFAULT_STYLE,
+    methods: list[str] | None = None,
+    targets: list[str] | None = None,
+    source: Path | None = None,
+) -> list[Path]:
     """Write every table, plot and document into ``out_dir``; returns their paths.
 
     ``plots=False`` writes the tables and the two documents without ``plots/`` (most of
     the report's time on a small folder); figures an earlier report drew there are
-    removed, since they would show numbers the new tables no longer hold."""
+    removed, since they would show numbers the new tables no longer hold. ``methods`` and
+    ``targets`` restrict the report to those (None: all); ``style`` says in which formats
+    and at what resolution the figures are written. The cells are read from ``source``
+    (default: ``out_dir`` itself)."""
     out_dir = Path(out_dir)
-    runs = load_runs(out_dir, current_fingerprints(out_dir))
+    source = Path(source) if source is not None else out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = select(load_runs(source, current_fingerprints(source)), methods, targets)
+    if source.resolve() != out_dir.resolve() and "samples_file" in runs:
+        runs = runs.assign(
+            samples_file=[
+                str((source / f).resolve()) if isinstance(f, str) else f
+                for f in runs["samples_file"]
+            ]
+        )
     board = leaderboard(runs)
-    curves = load_curves(out_dir)
+    curves = select(load_curves(source), methods, targets)
     main, main_runs = at_largest_budget(board), at_largest_budget(runs)
     even = break_even(runs, curves)  # pairs within each budget
     summary = overall(board, runs)
@@ -114,25 +193,12 @@ def build_report(out_dir: Path, command: str | None = None, plots: bool = True) 
     else:  # no sweep (any more): no crossover.csv left from an earlier report
         (out_dir / "crossover.csv").unlink(missing_ok=True)
     figs: list[Path] = []
-    plot_dir = out_dir / "plots"
-    if not plots:
-        remove_figures(plot_dir)
+    remove_figures(out_dir / "plots")  # a figure not redrawn would show old numbers
     if plots and not board.empty:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        colours = figures.palette(sorted(runs["method"].unique()))
-        candidates = [
-            figures.plot_heatmap(main, plot_dir / "heatmap.png"),
-            figures.plot_curves(curves, main_runs, plot_dir / "curves.png", colours),
-            figures.plot_bars(main, plot_dir / "bars.png", colours),
-            budgetfig.plot_budget_sweep(board, plot_dir / "budgets.png", colours),
-            figures.plot_energy_histograms(main_runs, out_dir, plot_dir / "energy.png", colours),
-        ]
-        for target in sorted(runs["target"].unique()):
-            path = plot_dir / f"samples_{target}.png"
-            candidates.append(figures.plot_samples(main_runs, out_dir, path, target, colours))
-        figs = [p for p in candidates if p]
+        figs = draw_figures(out_dir, runs, board, curves, style)
+    tex = out_dir / "leaderboard.tex"
+    atomic_write_bytes(tex, leaderboard_latex(summary, main, main_runs).encode())
+    written.append(tex)
     md = out_dir / "LEADERBOARD.md"
     text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even, cross, runs)
     atomic_write_bytes(md, text.encode())

@@ -10,7 +10,6 @@ A short inline script counts the images that decoded (``naturalWidth > 0``) and 
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
@@ -39,17 +38,25 @@ window.addEventListener('load', function () {
 
 #: a caption per figure, by file stem (samples_<target> share one)
 CAPTIONS = {
-    "heatmap": "Methods × targets per metric at each target's largest budget; colour: rank "
-    "(green best), with a colour bar; grey: n/a; 'failed' where a cell failed.",
-    "curves": "Quality against cost: each metric against budget units spent, mean over "
-    "seeds with the 95% interval; the exact sampler's floor at the same sample size dashed.",
-    "bars": "Per target: median over seeds with 95% intervals; the floor dashed; × marks "
-    "a failed method.",
+    "heatmap": "Methods × targets on each target's primary metric at its largest budget; "
+    "colour: orders of magnitude above the exact sampler's floor, log10(median / floor); "
+    "outlined bold: at the floor; hatched grey: a failure tier, named; n/a: not run.",
+    "curves": "One target's primary metric against budget units spent (and wall seconds, "
+    "where the snapshots carry their clock): median over seeds with the order-statistic "
+    "interval as a band; panels by family, at most six methods each; grey band: the exact "
+    "floor; the y axis is linear up to the floor, logarithmic above.",
+    "bars": "Per target: median over seeds with its order-statistic interval, by rank; "
+    "dashed: the exact floor; ×: failed or in a failure tier; ▲: diverged, value printed.",
     "budgets": "The primary metric against budget (sweeps): one line per method with its "
     "interval over seeds, the exact floor as a band.",
-    "energy": "Histograms of E(x) of each method's samples against the reference.",
-    "samples": "Samples of each method (rows: seeds) over energy contours, the reference "
-    "first; the Ramachandran plane for aldp.",
+    "energy": "Densities of E(x) of each method's samples (lowest seed) against the "
+    "reference; the share of samples off scale under each panel.",
+    "samples": "Each method's samples over the reference (grey): a 2-D target over its "
+    "energy contours, one column per seed; any other target as pair plots of its "
+    "collective variables (torsions, pair distances, leading coordinates or principal "
+    "components), seed 0 in colour over a second seed in black, and a marginal.",
+    "summary": "Where each method stands per target: orders of magnitude above the floor "
+    "and behind the best method; failure tiers marked.",
 }
 
 
@@ -62,12 +69,19 @@ def _anchor(name: str) -> str:
 
 
 def _figure(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    """A figure linked from ``plots/`` beside the page (not embedded: the page stays
+    small), with its PDF and SVG where they were written."""
     alt = html.escape(path.stem)
     caption = CAPTIONS.get(path.stem.split("_")[0], "")
+    src = html.escape(f"plots/{path.name}")
+    vector = " ".join(
+        f'<a href="plots/{html.escape(path.with_suffix(s).name)}">{s[1:].upper()}</a>'
+        for s in (".pdf", ".svg")
+        if path.with_suffix(s).is_file()
+    )
     return (
-        f'<figure id="{_anchor(path.stem)}"><img alt="{alt}" src="data:image/png;base64,'
-        f'{data}"><figcaption><b>{alt}</b>. {html.escape(caption)}</figcaption></figure>'
+        f'<figure id="{_anchor(path.stem)}"><img alt="{alt}" src="{src}" loading="lazy">'
+        f"<figcaption><b>{alt}</b>. {html.escape(caption)} {vector}</figcaption></figure>"
     )
 
 
@@ -111,7 +125,7 @@ def render(
         *toc,
     ]
     for target in targets:
-        view, primary = target_view(board, runs, target, bold="{} (floor)")
+        view, primary = target_view(board, runs, target, bold="{} (floor)", emph="{}")
         if primary:
             view = view.rename(columns={primary: f"{primary} (primary)"})
         parts += [

@@ -18,9 +18,10 @@ def fmt_value(mean: float, low: float, high: float) -> str:
     return f"{mean:.4g} [{low:.3g}, {high:.3g}]"
 
 
-def tier_label(tier: str, count: int, seeds: int) -> str:
-    """``*collapsed* (3/5)``: a failure tier shown instead of a value."""
-    return f"*{tier.replace('_', ' ')}* ({count}/{seeds})"
+def tier_label(tier: str, count: int, seeds: int, emph: str = "*{}*") -> str:
+    """``*collapsed* (3/5)``: a failure tier shown instead of a value (the tier's name
+    wrapped in ``emph``)."""
+    return f"{emph.format(tier.replace('_', ' '))} ({count}/{seeds})"
 
 
 def rank_label(rank: int, ranks: pd.Series) -> str:
@@ -29,7 +30,11 @@ def rank_label(rank: int, ranks: pd.Series) -> str:
 
 
 def target_view(
-    board: pd.DataFrame, runs: pd.DataFrame, target: str, bold: str = "**{}**"
+    board: pd.DataFrame,
+    runs: pd.DataFrame,
+    target: str,
+    bold: str = "**{}**",
+    emph: str = "*{}*",
 ) -> tuple[pd.DataFrame, str | None]:
     """One target's table at its budget: rank (by the primary metric, shared where the
     intervals overlap; rows in a failure tier after every working row, their tier shown
@@ -37,7 +42,8 @@ def target_view(
     then the others, the cost per cell in both currencies (total cost in budget units,
     budget used; wall seconds of fit and sample, with the seconds inside the target's
     energy in brackets) and samples/s; sorted
-    by rank. Values within the exact sampler's floor are wrapped in ``bold``. Also returns
+    by rank. Values within the exact sampler's floor are wrapped in ``bold``, tier names in
+    ``emph``. Also returns
     the primary metric's name."""
     sub = board[board["target"] == target]
     cells_all = runs[runs["target"] == target]
@@ -66,7 +72,7 @@ def target_view(
                 row[k] = "n/a"
                 continue
             if failing:  # no value of a failing row is shown as a plain number
-                row[k] = tier_label(first["tier"], int(first["tier_seeds"]), len(cells))
+                row[k] = tier_label(first["tier"], int(first["tier_seeds"]), len(cells), emph)
                 continue
             text = fmt_value(m.loc[k, "median"], m.loc[k, "low"], m.loc[k, "high"])
             row[k] = bold.format(text) if m.loc[k, "within_floor"] else text

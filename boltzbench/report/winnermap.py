@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from boltzbench.report.figures import grid, palette, save_png
+from boltzbench.report.figures import grid, palette
+from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, save, styled
 
 #: prices marked on the map: what an evaluation costs in these settings (seconds)
 MARKS = {"semi-empirical QC (10 ms)": 1e-2, "DFT (1 s)": 1.0}
@@ -25,9 +26,20 @@ def _grid_table(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["price"] != "measured"]
 
 
-def plot_winner_map(table: pd.DataFrame, path: Path, requirement: str = "floor") -> Path | None:
+def plot_winner_map(
+    table: pd.DataFrame,
+    path: Path,
+    requirement: str = "floor",
+    style: FigureStyle = DEFAULT_STYLE,
+) -> Path | None:
     """Draw the map (see the module docstring); None without rows for ``requirement``."""
+    with styled():
+        return _draw_map(table, path, requirement, style)
+
+
+def _draw_map(table: pd.DataFrame, path: Path, requirement: str, style: FigureStyle):
     import matplotlib.patches
+    from matplotlib.lines import Line2D
 
     rows = table[table["requirement"] == requirement]
     if rows.empty:
@@ -35,7 +47,7 @@ def plot_winner_map(table: pd.DataFrame, path: Path, requirement: str = "floor")
     targets = sorted(rows["target"].unique())
     methods = sorted(set(rows["winner"]) - {"none"})
     colours = palette(methods) | {"none": (0.85, 0.85, 0.85)}
-    fig, axes = grid(len(targets), 4.4, 3.4)
+    fig, axes = grid(len(targets), aspect=0.85)
     for ax, target in zip(axes, targets, strict=True):
         sub = _grid_table(rows[rows["target"] == target])
         ns = np.sort(sub["n_samples"].unique().astype(float))
@@ -59,22 +71,27 @@ def plot_winner_map(table: pd.DataFrame, path: Path, requirement: str = "floor")
         z = np.log10(margin.values.astype(float).clip(min=1.0))
         if np.isfinite(z).sum() > 4 and np.nanmax(z) > 0:
             contour = ax.contour(lx, ly, z, levels=[0.1, 0.3, 1.0], colors="k", linewidths=0.6)
-            ax.clabel(contour, fmt=lambda v: f"×{10**v:.3g}", fontsize=6)
+            ax.clabel(contour, fmt=lambda v: f"×{10**v:.3g}", fontsize=7)
         measured = rows[(rows["target"] == target) & (rows["price"] == "measured")]
         if len(measured):
             y = math.log10(float(measured["seconds_per_eval"].iloc[0]))
             ax.axhline(y, color="k", ls="--", lw=0.8)
-            ax.text(lx[0] - 0.2, y + 0.08, "this target, measured", fontsize=6)
-        for label, price in MARKS.items():
+        for price in MARKS.values():
             ax.axhline(math.log10(price), color="k", ls=":", lw=0.8)
-            ax.text(lx[0] - 0.2, math.log10(price) + 0.08, label, fontsize=6)
-        ax.set_title(f"{target} ({requirement})", fontsize=9)
+        ax.set_title(f"{target} ({requirement})")
         ax.set_xlabel("draws needed, log10 N")
         ax.set_ylabel("seconds per evaluation, log10")
     handles = [matplotlib.patches.Patch(color=colours[m], label=m) for m in [*methods, "none"]]
-    fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7)
-    fig.subplots_adjust(bottom=0.25)
-    return save_png(fig, path)
+    handles += [
+        Line2D([], [], color="k", ls="--", lw=0.8, label="this target's measured price"),
+        Line2D([], [], color="k", ls=":", lw=0.8, label="10 ms (semi-empirical QC), 1 s (DFT)"),
+        Line2D([], [], color="k", lw=0.6, label="winner's margin (×: runner-up / winner)"),
+    ]
+    fig.tight_layout()
+    fig.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False
+    )
+    return save(fig, path, style)
 
 
 def _from_n(sub: pd.DataFrame, price: float) -> str:

@@ -165,7 +165,7 @@ def execute_cell(
     if run is not None:
         score_record(record, target, run.samples, cell.metrics, device)
         tiers.apply(record, run.samples, target)
-        score_curve(target, getattr(method, "snapshots", None), record)
+        score_curve(target, getattr(method, "snapshots", None), record, run.started)
         chains = getattr(method, "draws", None)
         if isinstance(chains, torch.Tensor) and chains.ndim == 3:
             record["chain_shape"] = list(chains.shape[:2])  # [chains, rounds]

@@ -80,10 +80,11 @@ def pick_points(
 ) -> pd.DataFrame:
     """Points to check: the `floor` rows at N = 1e3, 1e4 or 1e5 and the prices 1 µs and
     1 s, ``per_target`` per target. Per target the first pick is a point won by a learned
-    sampler, the next one won by a chain, then by another method, then any; among the candidates the N
-    and the price least used so far are preferred (so that the picks spread over N and
-    price), then the smaller N. With ``cells`` (:func:`stored_cells`), points estimated
-    to take more than ``max_seconds`` are left out (:func:`point_seconds`)."""
+    sampler, the next one won by a chain, then by another method, then any; among the
+    candidates the N and the price least used so far are preferred (so that the picks
+    spread over N and price), then the smaller N. With ``cells`` (:func:`stored_cells`),
+    points estimated to take more than ``max_seconds`` are left out
+    (:func:`point_seconds`)."""
     rows = table[
         (table["requirement"] == "floor")
         & (table["price"] != "measured")

@@ -100,14 +100,18 @@ def score_record(
         record["status"], record["error"] = "ok", ""
 
 
-def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
+def score_curve(
+    target: Any, snapshots: Any, record: dict[str, Any], started: float | None = None
+) -> None:
     """Score a method's snapshots (if any) with the target's primary metric against the
     reference: the record's ``curve`` is a list of {energy_evals, grad_evals, evals, cost,
-    phase, n, n_scored, <metric>, <metric>_floor} (``cost`` in budget units; ``n`` the
-    draws the snapshot holds). A snapshot larger than CURVE_MAX_POINTS is thinned evenly to
-    ``n_scored`` points before scoring; the floor is the exact sampler's at ``n_scored``, so
-    that value and floor are comparable. A broken snapshot list is reported in
-    ``curve_error`` and never fails the cell."""
+    phase, n, n_scored, seconds, <metric>, <metric>_floor} (``cost`` in budget units; ``n``
+    the draws the snapshot holds; ``seconds`` wall seconds since ``fit`` began, from the
+    snapshot's ``clock`` and ``started``, absent where either is unknown). A snapshot
+    larger than CURVE_MAX_POINTS is thinned evenly to ``n_scored`` points before scoring;
+    the floor is the exact sampler's at ``n_scored``, so that value and floor are
+    comparable. A broken snapshot list is reported in ``curve_error`` and never fails the
+    cell."""
     if not snapshots:
         return
     try:
@@ -133,6 +137,9 @@ def score_curve(target: Any, snapshots: Any, record: dict[str, Any]) -> None:
                 "n": drawn,
                 "n_scored": int(x.shape[0]),
             }
+            clock = getattr(snap, "clock", None)
+            if clock is not None and started is not None:
+                point["seconds"] = float(clock - started)
             for metric, fn in fns.items():
                 value = fn(x, reference, target)
                 point[metric] = None if value is None else float(value)
