@@ -20,7 +20,7 @@ def test_budget_sweep_rows_and_plots(sweep):
     runs = pd.read_csv(sweep / "runs.csv")
     assert (runs["total_cost"] <= runs["budget"]).all()
     assert (runs["budget_used"] == runs["total_cost"] / runs["budget"]).all()
-    for name in ("heatmap", "curves", "bars", "budgets", "energy", "samples_gmm4"):
+    for name in ("summary", "heatmap", "curves_gmm4", "bars", "budgets", "energy", "samples_gmm4"):
         assert (sweep / "plots" / f"{name}.png").stat().st_size > 1000
     assert (sweep / "breakeven.csv").is_file()
 
