@@ -100,7 +100,7 @@ def add_report_parser(sub: argparse._SubParsersAction, no_plots_help: str, plugi
         help="figure formats, comma-separated from png,pdf,svg (default: all three; "
         "PNG is always written)",
     )
-    p.add_argument("--dpi", type=int, help="resolution of the PNG figures (default: 200)")
+    p.add_argument("--dpi", type=int, help="resolution of the PNG figures (default: 150)")
     p.add_argument(
         "--compare",
         metavar="OTHER_DIR",

@@ -2,10 +2,11 @@
 
 Each panel shows the reference in grey behind a method's samples (2-D targets: contours of
 the energy; otherwise the reference's density on that plane as filled grey contours), so no
-panel is empty and the reference is in every comparison. Rows are methods. A 2-D target
-gets one column per seed (up to five); any other target gets pair plots of its collective
-variables (:func:`collective_variables`): the 2-D projections of the first three (seed 0
-in the method's colour, a second seed in black over it) and the first one's marginal.
+panel is empty and the reference is in every comparison; seed 0 is drawn in the method's
+colour over a second seed in black. A 2-D target gets one panel per method; any other
+target gets pair plots of its collective variables (:func:`collective_variables`), one row
+per method: the 2-D projections of the first three and the first one's marginal. Points
+are rasterized in the PDF and SVG files (which stay small); axes and text stay vectors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 
 from boltzbench.registry import TARGETS, UnknownNameError
+from boltzbench.report.figures import grid
 from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, FigureStyle, save
 
 #: built-in targets whose leading coordinates are the ones to look at (the funnel's neck
@@ -74,7 +76,128 @@ def _density(ax: Any, a: np.ndarray, b: np.ndarray, lims: tuple) -> None:
     if h.max() > 0:
         xc, yc = (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2
         levels = h.max() * np.array([0.02, 0.1, 0.3, 0.6, 1.01])
-        ax.contourf(xc, yc, h.T, levels=levels, cmap="Greys", alpha=0.6)
+        ax.contourf(xc, yc, h.T, levels=levels, cmap="Greys", alpha=0.6).set_rasterized(True)
+
+
+def _points(ax: Any, sets: list[tuple[np.ndarray | None, Any]], a: int, b: int) -> None:
+    for cv, colour in sets:
+        if cv is not None:
+            ax.scatter(cv[:, a], cv[:, b], s=0.6, alpha=0.5, color=colour, lw=0, rasterized=True)
+
+
+def _seeds(out_dir: Path, group: pd.DataFrame, seeds: list[int], colour: Any, to_cv) -> list:
+    """[(second seed's variables, black), (seed 0's, colour)]: drawn in this order."""
+    first = _load(out_dir, group, seeds[0])
+    second = _load(out_dir, group, seeds[1]) if len(seeds) > 1 else None
+    return [(to_cv(xs), c) for xs, c in ((second, "black"), (first, colour)) if xs is not None]
+
+
+def _plot_plane(target: Any, sub: pd.DataFrame, out_dir: Path, colours: dict[str, Any]):
+    """A 2-D target: one panel per method over the energy's contours."""
+
+    methods = sorted(sub["method"].unique())
+    seeds = sorted(sub["seed"].unique())
+    if target.box is not None:
+        (x0, x1), (y0, y1) = target.box
+    else:
+        ref = target.reference().samples.double().numpy()
+        lo, hi = np.percentile(ref, [0.5, 99.5], axis=0)
+        (x0, x1), (y0, y1) = (lo[0], hi[0]), (lo[1], hi[1])
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 120), np.linspace(y0, y1, 120))
+    pts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
+    with torch.no_grad():
+        energy = target.energy(pts).numpy().reshape(gx.shape)
+    levels = np.unique(np.quantile(energy, np.linspace(0.0, 0.6, 7)))
+    fig, axes = grid(len(methods), aspect=0.85, cols=4)
+    for ax, method in zip(axes, methods, strict=True):
+        ax.contour(gx, gy, energy, levels=levels, colors="0.6", linewidths=0.4)
+        group = sub[sub["method"] == method]
+        _points(ax, _seeds(out_dir, group, seeds, colours[method], lambda xs: xs), 0, 1)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_title(method)
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+    second = f"black: seed {seeds[1]}; " if len(seeds) > 1 else ""
+    fig.suptitle(
+        f"{target.name}: samples over energy contours (colour: seed {seeds[0]}; "
+        f"{second}grey: contours of E)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _plot_pairs(target: Any, sub: pd.DataFrame, out_dir: Path, colours: dict[str, Any]):
+    """Any other target: pair plots of its collective variables, one row per method."""
+    import matplotlib.pyplot as plt
+
+    methods = sorted(sub["method"].unique())
+    seeds = sorted(sub["seed"].unique())
+    names, ref_cv = collective_variables(target, target.reference().samples[: 20 * POINTS])
+    pairs = [(0, 1), (0, 2), (1, 2)] if ref_cv.shape[1] >= 3 else [(0, 1)]
+    cols = len(pairs) + 1
+    width = FULL_WIDTH / cols
+    fig, axes = plt.subplots(
+        len(methods),
+        cols,
+        figsize=(FULL_WIDTH, width * 0.8 * len(methods) + 0.5),
+        squeeze=False,
+        layout="constrained",
+    )
+    lo, hi = np.percentile(ref_cv, [0.5, 99.5], axis=0)
+    pad = 0.08 * (hi - lo)
+    lims = [(lo[k] - pad[k], hi[k] + pad[k]) for k in range(len(lo))]
+    bins = np.linspace(*lims[0], 40)
+    last = len(methods) - 1
+    for i, method in enumerate(methods):
+        group = sub[sub["method"] == method]
+        sets = _seeds(
+            out_dir,
+            group,
+            seeds,
+            colours[method],
+            lambda xs: collective_variables(target, torch.as_tensor(xs))[1],
+        )
+        for j, (a, b) in enumerate(pairs):
+            ax = axes[i][j]
+            _density(ax, ref_cv[:, a], ref_cv[:, b], (lims[a], lims[b]))
+            _points(ax, sets, a, b)
+            ax.set_xlim(*lims[a])
+            ax.set_ylim(*lims[b])
+            ax.tick_params(labelbottom=i == last)
+            if i == last:
+                ax.set_xlabel(names[a])
+            ax.set_ylabel(f"{method}\n{names[b]}" if j == 0 else names[b])
+            if i == 0:
+                ax.set_title(f"{names[b]} against {names[a]}")
+        ax = axes[i][-1]  # the first variable's marginal, normalised over all samples
+        ax.hist(ref_cv[:, 0], bins=bins, density=True, color="0.8", label="reference")
+        for cv, colour in sets:
+            w = np.full(len(cv), 1.0 / (len(cv) * (bins[1] - bins[0])))
+            ls, label = ("-", f"seed {seeds[0]}") if colour != "black" else ("--", "a second seed")
+            ax.hist(
+                cv[:, 0], bins=bins, weights=w, histtype="step", color=colour, ls=ls, label=label
+            )
+        ax.set_ylabel("density (all samples)")
+        ax.tick_params(labelbottom=i == last)
+        if i == last:
+            ax.set_xlabel(names[0])
+        if i == 0:
+            ax.set_title(f"{names[0]}: marginal")
+            handles, labels = ax.get_legend_handles_labels()
+            fig.legend(
+                handles,
+                labels,
+                loc="upper center",
+                bbox_to_anchor=(0.5, 0.0),
+                ncol=3,
+                frameon=False,
+            )
+    fig.suptitle(
+        f"{target.name}: pair plots (grey: reference; colour: seed {seeds[0]}; "
+        "black: a second seed)"
+    )
+    return fig
 
 
 def plot_samples(
@@ -87,8 +210,6 @@ def plot_samples(
 ) -> Path | None:
     """The samples figure of one target (see the module docstring); None when the target
     cannot be built here or no cell has samples."""
-    import matplotlib.pyplot as plt
-
     try:
         target = TARGETS.get(target_name)()
     except (UnknownNameError, ImportError):
@@ -96,120 +217,6 @@ def plot_samples(
     sub = runs[(runs["target"] == target_name) & (runs["status"] == "ok")]
     if sub.empty:
         return None
-    seeds = sorted(sub["seed"].unique())
-    ref = target.reference().samples[: 20 * POINTS]
     plain = int(target.dim) == 2 and getattr(target, "ramachandran", None) is None
-    if plain:
-        names, ref_cv = ["x1", "x2"], ref.double().numpy()
-        planes = [(0, 1, s) for s in seeds[:5]]
-    else:
-        names, ref_cv = collective_variables(target, ref)
-        pairs = [(0, 1), (0, 2), (1, 2)] if ref_cv.shape[1] >= 3 else [(0, 1)]
-        planes = [(a, b, None) for a, b in pairs]
-    methods = sorted(sub["method"].unique())
-    cols = len(planes) + (0 if plain else 1)
-    width = FULL_WIDTH / cols
-    fig, axes = plt.subplots(
-        len(methods),
-        cols,
-        figsize=(FULL_WIDTH, width * 0.8 * len(methods) + 0.5),
-        squeeze=False,
-        layout="constrained",
-    )
-    if plain and target.box is not None:
-        box = target.box
-        lims = {(0, 1): box}
-    else:
-        lo, hi = np.percentile(ref_cv, [0.5, 99.5], axis=0)
-        pad = 0.08 * (hi - lo)
-        lims = {
-            (a, b): ((lo[a] - pad[a], hi[a] + pad[a]), (lo[b] - pad[b], hi[b] + pad[b]))
-            for a in range(len(lo))
-            for b in range(len(lo))
-        }
-    energy = None
-    if plain:
-        (x0, x1), (y0, y1) = lims[(0, 1)]
-        gx, gy = np.meshgrid(np.linspace(x0, x1, 120), np.linspace(y0, y1, 120))
-        pts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32)
-        with torch.no_grad():
-            energy = target.energy(pts).numpy().reshape(gx.shape)
-        levels = np.unique(np.quantile(energy, np.linspace(0.0, 0.6, 10)))
-    second = seeds[1] if len(seeds) > 1 else None
-    for i, method in enumerate(methods):
-        group = sub[sub["method"] == method]
-        first = _load(out_dir, group, seeds[0])
-        for j, (a, b, seed) in enumerate(planes):
-            ax = axes[i][j]
-            (x0, x1), (y0, y1) = lims[(a, b)]
-            if energy is not None:
-                ax.contour(gx, gy, energy, levels=levels, colors="0.6", linewidths=0.4)
-            else:
-                _density(ax, ref_cv[:, a], ref_cv[:, b], lims[(a, b)])
-            if plain:
-                shown = [(_load(out_dir, group, seed), colours[method])]
-            else:  # the second seed first, in black, the first over it in colour
-                shown = [(first, colours[method])]
-                if second is not None:
-                    shown.insert(0, (_load(out_dir, group, second), "black"))
-            for xs, colour in shown:
-                if xs is None:
-                    continue
-                cv = xs if plain else collective_variables(target, torch.as_tensor(xs))[1]
-                ax.scatter(cv[:, a], cv[:, b], s=0.6, alpha=0.5, color=colour, lw=0)
-            ax.set_xlim(x0, x1)
-            ax.set_ylim(y0, y1)
-            ax.tick_params(labelleft=j == 0 or not plain, labelbottom=i == len(methods) - 1)
-            if i == len(methods) - 1:
-                ax.set_xlabel(names[a])
-            ax.set_ylabel(f"{method}\n{names[b]}" if j == 0 else names[b] if not plain else "")
-            if i == 0:
-                ax.set_title(f"seed {seed}" if plain else f"{names[b]} against {names[a]}")
-        if not plain:  # the first variable's marginal: reference, seed 0, second seed
-            ax = axes[i][-1]
-            bins = np.linspace(*lims[(0, 0)][0], 40)
-            ax.hist(ref_cv[:, 0], bins=bins, density=True, color="0.8", label="reference")
-            for xs, colour, ls, label in (
-                (first, colours[method], "-", f"seed {seeds[0]}"),
-                (
-                    _load(out_dir, group, second) if second is not None else None,
-                    "black",
-                    "--",
-                    f"seed {second}",
-                ),
-            ):
-                if xs is not None:
-                    cv = collective_variables(target, torch.as_tensor(xs))[1]
-                    # normalised over all samples: those off the range are missing from it
-                    w = np.full(len(cv), 1.0 / (len(cv) * (bins[1] - bins[0])))
-                    ax.hist(
-                        cv[:, 0],
-                        bins=bins,
-                        weights=w,
-                        histtype="step",
-                        color=colour,
-                        ls=ls,
-                        label=label,
-                    )
-            ax.set_ylabel("density (all samples)")
-            ax.tick_params(labelbottom=i == len(methods) - 1)
-            if i == len(methods) - 1:
-                ax.set_xlabel(names[0])
-            if i == 0:
-                ax.set_title(f"{names[0]}: marginal")
-                handles, labels = ax.get_legend_handles_labels()
-                fig.legend(
-                    handles,
-                    labels,
-                    loc="upper center",
-                    bbox_to_anchor=(0.5, 0.0),
-                    ncol=3,
-                    frameon=False,
-                )
-    what = (
-        "samples over energy contours"
-        if plain
-        else ("pair plots (grey: reference; colour: seed 0; black: a second seed)")
-    )
-    fig.suptitle(f"{target_name}: {what}")
-    return save(fig, path, style)
+    draw = _plot_plane if plain else _plot_pairs
+    return save(draw(target, sub, out_dir, colours), path, style)

@@ -58,7 +58,7 @@ class FigureStyle:
     """
 
     formats: tuple[str, ...] = FORMATS
-    dpi: int = 200
+    dpi: int = 150
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.formats) - set(FORMATS))
