@@ -147,3 +147,32 @@ def test_leaderboard_tex_holds_the_leaderboard_numbers_and_compiles(folder, tmp_
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_collective_variables_of_each_kind():
+    """Pair distances of a particle system by hand, leading coordinates of the funnel,
+    principal components of an anisotropic reference (the long axis first)."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from boltzbench.report.samplefig import collective_variables
+
+    square = types.SimpleNamespace(name="p", n_particles=4, spatial_dim=2, dim=8)
+    x = torch.tensor([[0.0, 0, 1, 0, 1, 1, 0, 1]])  # a unit square
+    names, cv = collective_variables(square, x)
+    assert names == ["d_min", "d_mean", "d_max"]
+    assert np.allclose(cv, [[1.0, (4 + 2 * 2**0.5) / 6, 2**0.5]])
+    funnel = types.SimpleNamespace(name="funnel", dim=10)
+    names, cv = collective_variables(funnel, torch.arange(20.0).reshape(2, 10))
+    assert names == ["x1", "x2", "x3"] and np.allclose(cv, [[0, 1, 2], [10, 11, 12]])
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(4000, 4, generator=g) * torch.tensor([0.1, 5.0, 1.0, 0.2])
+    wide = types.SimpleNamespace(
+        name="w", dim=4, reference=lambda: types.SimpleNamespace(samples=ref)
+    )
+    names, cv = collective_variables(wide, torch.tensor([[0.0, 3.0, 0.0, 0.0]]))
+    assert (
+        names == ["PC1", "PC2", "PC3"] and abs(abs(cv[0, 0]) - 3.0) < 0.2
+    )  # up to the sample mean
