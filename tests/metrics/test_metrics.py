@@ -201,3 +201,25 @@ def test_the_ranked_ess_is_the_one_before_any_bridge():
     assert ess_fraction(after_bridge, None) == 0.0003
     assert ess_fraction({"ess_fraction": 0.4}, None) == 0.4  # no bridge: as reported
     assert ess_fraction({}, None) is None
+
+
+def test_mmd_sums_are_computed_once_per_sample_set_and_bandwidth(monkeypatch):
+    """mmd, mmd_x0.1, mmd_x0.3 and mmd_multi share their sums: each (samples, bandwidth)
+    sum is computed once, and the remembered value is bit-identical to a fresh one."""
+    from boltzbench.metrics import mmd as mmd_module
+
+    from boltzbench.registry import METRICS, TARGETS
+
+    target = TARGETS.get("gmm4")()
+    g = torch.Generator().manual_seed(5)
+    x, ref = target.sample(300, g), target.sample(1500, g)
+    names = ("mmd", "mmd_x0.1", "mmd_x0.3", "mmd_multi")
+    mmd_module._SAMPLE_SUMS.clear()
+    calls = []
+    real = mmd_module._kernel_sum
+    monkeypatch.setattr(mmd_module, "_kernel_sum", lambda *a: calls.append(a[2]) or real(*a))
+    first = [METRICS.get(n)(x, ref, target) for n in names]
+    assert len(calls) == len(set(calls)) == 3  # three bandwidths, each summed once
+    mmd_module._SAMPLE_SUMS.clear()
+    mmd_module._SELF_SUMS.clear()
+    assert [METRICS.get(n)(x, ref, target) for n in names] == first
