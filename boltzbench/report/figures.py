@@ -154,7 +154,7 @@ def plot_bars(
         if len(floor):
             ax.axhline(float(floor.mean()), color="0.3", ls="--", lw=0.8, label="exact floor")
         _scale(ax, np.append(shown, floor.to_numpy(dtype=float)))
-        ax.set_xticks(range(len(sub)), sub["method"], rotation=60, ha="right")
+        ax.set_xticks(range(len(sub)), sub["method"], rotation=90)
         ax.set_xlabel("method (by rank)")
         ax.set_ylabel(f"{sub['metric'].iloc[0]} (median over seeds)")
         ax.set_title(target)
