@@ -268,8 +268,57 @@ def validation_table(results: Path = REPO / "results" / "sweep") -> str:
     return "\n".join(lines)
 
 
+#: the sweep's learned samplers whose training curve the long budgets test
+PLATEAU_METHODS = ("drifting", "drifting_force", "osds_fine")
+
+
+def plateau_table(results: Path = REPO / "results" / "sweep") -> str:
+    """Have the learned samplers flattened? Per method and target: the primary metric's
+    median over seeds at each budget from 3.2e5 (seeds in brackets where fewer than five),
+    the bias on its largest probe at the largest budget, and the verdict from the two
+    largest budgets: `falling` when the largest's median is below the previous interval,
+    `rising` when above it, `flat` otherwise."""
+    board = pd.read_csv(results / "leaderboard.csv")
+    runs = pd.read_csv(results / "runs.csv")
+    board = board[board["primary"] & board["method"].isin(PLATEAU_METHODS)]
+    budgets = sorted(b for b in board["budget"].unique() if b >= 3e5)
+    head = " | ".join(f"{b:.2g}" for b in budgets)
+    lines = [
+        f"| method | target | {head} | bias at the largest | curve |",
+        "|---|---|" + "---|" * len(budgets) + "---|---|",
+    ]
+    for (method, target), g in board.groupby(["method", "target"], sort=True):
+        g = g.set_index("budget")
+        cells = []
+        for b in budgets:
+            if b not in g.index:
+                cells.append("–")
+                continue
+            n = int(g.loc[b, "n_ok"])
+            cells.append(_g(g.loc[b, "median"], 2) + ("" if n >= 5 else f" ({n})"))
+        have = [b for b in budgets if b in g.index]
+        if len(have) < 2:
+            verdict = "–"
+        else:
+            last, prev = g.loc[have[-1]], g.loc[have[-2]]
+            overlap = last["low"] <= prev["high"] and prev["low"] <= last["high"]
+            verdict = (
+                "flat" if overlap else ("falling" if last["median"] < prev["median"] else "rising")
+            )
+        r = runs[(runs["method"] == method) & (runs["target"] == target)]
+        r = r[r["budget"] == have[-1]] if have else r.head(0)
+        bias = pd.to_numeric(r.get("bias"), errors="coerce").dropna()
+        se = pd.to_numeric(r.get("bias_se"), errors="coerce").dropna()
+        text = f"{_g(bias.mean(), 2)} ± {_g(se.mean(), 1)}" if len(bias) else "–"
+        lines.append(
+            f"| `{method}` | `{target}` | " + " | ".join(cells) + f" | {text} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
 TABLES = {
     "answer": answer_list,
+    "plateau-table": plateau_table,
     "validation-table": validation_table,
     "quick-table": lambda: primary_table(REPO / "results" / "quick"),
     "full-table": lambda: primary_table(REPO / "results" / "full"),
