@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
 from boltzbench.metrics.particles import raw_coordinates_apply
 
+from boltzbench.files import atomic_write_json, cache_dir
 from boltzbench.registry import register_metric
 
 #: tile shape: ROWS × COLS float64 values (2 MiB) stay in cache while the tile is
@@ -68,13 +71,38 @@ def _key(y: torch.Tensor) -> tuple:
     return (hashlib.sha1(data).hexdigest(), tuple(y.shape), str(y.dtype), str(y.device))
 
 
+#: a reference at least this large has its self-sums kept on disk (in the cache folder):
+#: every cell of a target scores against the same reference, each in its own process
+DISK_MIN_ROWS = 2000
+
+
+def _disk_path(key: tuple, bandwidth: float) -> Path:
+    digest = hashlib.sha1(repr((key, float(bandwidth).hex())).encode()).hexdigest()[:20]
+    return cache_dir() / "kernel_sums" / f"{digest}.json"
+
+
 def _self_sum(y: torch.Tensor, bandwidth: float) -> float:
+    """The reference's kernel self-sum at ``bandwidth``: from this process's memory, else
+    (for a reference of :data:`DISK_MIN_ROWS` rows or more) from the cache folder, else
+    computed (and kept in both). The stored value is the computed float, exactly."""
     key = (_key(y), bandwidth)
-    if key not in _SELF_SUMS:
-        if len(_SELF_SUMS) > 8:
-            _SELF_SUMS.clear()
-        _SELF_SUMS[key] = _kernel_self_sum(y, bandwidth)
-    return _SELF_SUMS[key]
+    if key in _SELF_SUMS:
+        return _SELF_SUMS[key]
+    path = _disk_path(key[0], bandwidth) if y.shape[0] >= DISK_MIN_ROWS else None
+    value = None
+    if path is not None and path.is_file():
+        try:
+            value = float.fromhex(json.loads(path.read_text())["sum"])
+        except (OSError, ValueError, KeyError, TypeError):
+            value = None  # a damaged entry is recomputed
+    if value is None:
+        value = _kernel_self_sum(y, bandwidth)
+        if path is not None:
+            atomic_write_json(path, {"sum": value.hex(), "rows": int(y.shape[0])})
+    if len(_SELF_SUMS) > 8:
+        _SELF_SUMS.clear()
+    _SELF_SUMS[key] = value
+    return value
 
 
 def _remembered(key: tuple, compute: Any) -> float:

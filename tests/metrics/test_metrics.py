@@ -223,3 +223,26 @@ def test_mmd_sums_are_computed_once_per_sample_set_and_bandwidth(monkeypatch):
     mmd_module._SAMPLE_SUMS.clear()
     mmd_module._SELF_SUMS.clear()
     assert [METRICS.get(n)(x, ref, target) for n in names] == first
+
+
+def test_the_reference_self_sum_is_kept_on_disk_exactly(monkeypatch, tmp_path):
+    """A large reference's kernel self-sum is computed once per cache folder: a new
+    process (memory cleared) reads the same float; a damaged entry is recomputed."""
+    from boltzbench.metrics import mmd as mmd_module
+
+    monkeypatch.setenv("BOLTZBENCH_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(2)
+    ref = torch.randn(mmd_module.DISK_MIN_ROWS, 2, generator=g, dtype=torch.float64)
+    calls = []
+    real = mmd_module._kernel_self_sum
+    monkeypatch.setattr(mmd_module, "_kernel_self_sum", lambda *a: calls.append(1) or real(*a))
+    mmd_module._SELF_SUMS.clear()
+    first = mmd_module._self_sum(ref, 0.7)
+    files = list((tmp_path / "kernel_sums").glob("*.json"))
+    assert len(calls) == 1 and len(files) == 1
+    mmd_module._SELF_SUMS.clear()  # as in a new cell's process
+    assert mmd_module._self_sum(ref, 0.7) == first and len(calls) == 1
+    files[0].write_text("{broken")
+    mmd_module._SELF_SUMS.clear()
+    assert mmd_module._self_sum(ref, 0.7) == first and len(calls) == 2
+    assert first == real(ref, 0.7)
