@@ -26,10 +26,13 @@ from boltzbench.registry import (
     UnknownNameError,
     load_plugin,
 )
+from boltzbench.report.style import FigureStyle
 from boltzbench.run.preflight import check_targets, prepare_references
 
 EXIT_USAGE = 2
 EXIT_FAILED_BASE = 100
+#: ``run`` and ``score`` draw PNG figures only (fast); ``boltzbench report`` adds PDF and SVG
+QUICK_FIGURES = FigureStyle(formats=("png",))
 
 
 def _load_plugins(plugins: list[str]) -> None:
@@ -123,7 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if not args.no_report:
-        paths = build_report(out, command=_command_line(), plots=not args.no_plots)
+        paths = build_report(
+            out, command=_command_line(), plots=not args.no_plots, style=QUICK_FIGURES
+        )
         print(f"boltzbench: report written: {', '.join(str(p) for p in paths)}", file=sys.stderr)
     failed = len(summary.failed)
     return 0 if failed == 0 else EXIT_FAILED_BASE + min(failed, 100)
@@ -175,7 +180,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     n = rescore(out, metrics, targets, tiers_only=args.tiers_only)
     print(f"boltzbench: rescored {n} cells in {out} (no method was run)", file=sys.stderr)
     if not args.no_report:
-        paths = build_report(out, command=_command_line(), plots=not args.no_plots)
+        paths = build_report(
+            out, command=_command_line(), plots=not args.no_plots, style=QUICK_FIGURES
+        )
         print(f"boltzbench: report written: {len(paths)} files", file=sys.stderr)
     return 0
 
