@@ -14,6 +14,24 @@ def _visible_ticks(ax: Any, which: str) -> list[Any]:
     return [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()]
 
 
+def _hidden_names(ax: Any, which: str) -> list[str]:
+    """Category tick labels (names, not numbers) that are not shown: thinning may drop a
+    number from a scale, never a method's or a target's name."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    shown = [t.label1 for t in axis.get_major_ticks()]
+    low, high = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+    locs = axis.get_majorticklocs()
+    labels = [
+        t for t, v in zip(shown, locs, strict=False) if low <= v <= high and t.get_text().strip()
+    ]
+    names = [
+        t for t in labels if "$" not in t.get_text() and any(c.isalpha() for c in t.get_text())
+    ]
+    if len(names) < len(labels) / 2:  # a numeric axis
+        return []
+    return [t.get_text() for t in names if not t.get_visible()]
+
+
 def _has_content(ax: Any) -> bool:
     return bool(ax.lines or ax.collections or ax.images or ax.patches or ax.containers)
 
@@ -45,6 +63,9 @@ def figure_problems(fig: Any) -> list[str]:
             if ticks and not label and (_has_content(ax) or colorbar):
                 problems.append(f"axes {k} ({ax.get_title()!r}): no {which} label")
             boxes += [(k, which, t.get_text(), t.get_window_extent(renderer)) for t in ticks]
+            hidden = _hidden_names(ax, which)
+            if hidden:
+                problems.append(f"axes {k}: {which} tick names hidden: {hidden}")
         for text in [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]:
             if text.get_text().strip() and text.get_fontsize() < MIN_FONT - 0.01:
                 problems.append(f"axes {k}: text {text.get_text()!r} at {text.get_fontsize()} pt")

@@ -74,6 +74,16 @@ def test_the_checks_catch_what_they_look_for():
     plt.close(fig)
     for what in ("no x label", "tick labels overlap", "without a legend entry", "5"):
         assert what in found, found
+    fig, ax = plt.subplots(figsize=(3.0, 2.0))
+    ax.plot([0, 1, 2], [0, 1, 2])
+    ax.set_xticks([0, 1, 2], ["mala", "nuts", "pita"])
+    ax.set_xlabel("method")
+    ax.set_ylabel("value")
+    fig.canvas.draw()
+    ax.get_xticklabels()[1].set_visible(False)  # as thinning would
+    found = " | ".join(figure_problems(fig))
+    plt.close(fig)
+    assert "tick names hidden: ['nuts']" in found, found
 
 
 def test_a_partial_report_needs_its_own_folder(folder, tmp_path):

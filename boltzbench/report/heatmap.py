@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, FigureStyle, save
+from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, MIN_FONT, FigureStyle, save
 
 #: the colour scale's top: this many orders of magnitude above the floor (or more)
 DECADES = 3.0
+#: the values' font in the cells (the paper's minimum: ten targets fit the full width)
+CELL_FONT = MIN_FONT
 
 
 def floor_distance(median: float, floor: float) -> float:
@@ -77,7 +79,7 @@ def plot_heatmap(
     for i, method in enumerate(order):
         for j, target in enumerate(targets):
             if (method, target) not in cells.index:
-                ax.text(j, i, "n/a", ha="center", va="center", color="0.4")
+                ax.text(j, i, "n/a", ha="center", va="center", color="0.4", fontsize=CELL_FONT)
                 continue
             row = cells.loc[(method, target)]
             label = _label(row)
@@ -94,7 +96,7 @@ def plot_heatmap(
                         lw=0,
                     )
                 )
-                ax.text(j, i, label, ha="center", va="center", color="0.1")
+                ax.text(j, i, label, ha="center", va="center", color="0.1", fontsize=CELL_FONT)
                 continue
             at_floor = bool(row["within_floor"])
             shade = values[i, j]
@@ -107,6 +109,7 @@ def plot_heatmap(
                 va="center",
                 color="white" if dark else "black",
                 fontweight="bold" if at_floor else "normal",
+                fontsize=CELL_FONT,
             )
             if at_floor:
                 ax.add_patch(
@@ -115,7 +118,7 @@ def plot_heatmap(
                     )
                 )
     metrics = frame.groupby("target")["metric"].first()
-    ax.set_xticks(range(n_t), [f"{t}\n{metrics[t]}" for t in targets], rotation=45, ha="right")
+    ax.set_xticks(range(n_t), [f"{t}\n{metrics[t]}" for t in targets], rotation=90)
     ax.set_yticks(range(n_m), list(order))
     ax.set_xlabel("target (primary metric)")
     ax.set_ylabel("method (by mean rank)")

@@ -57,9 +57,7 @@ def plot_summary(
     ax.axhline(0.0, color="k", lw=0.8, ls="--")
     ax.axhspan(top * 0.96, top * 1.04, color="0.9", lw=0)
     metrics = frame.groupby("target")["metric"].first()
-    ax.set_xticks(
-        range(len(targets)), [f"{t}\n{metrics[t]}" for t in targets], rotation=45, ha="right"
-    )
+    ax.set_xticks(range(len(targets)), [f"{t}\n{metrics[t]}" for t in targets], rotation=90)
     ax.set_xlim(-0.6, len(targets) - 0.4)
     ax.set_ylim(-0.15 * top, top * 1.05)
     ax.set_xlabel("target (primary metric)")
