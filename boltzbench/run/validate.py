@@ -2,10 +2,13 @@
 of ``winner.csv``, run the winner and the runner-up as the map says they would be run and
 compare what they deliver with what the map predicted.
 
-How an option is run at N draws: a learned sampler is trained at its budget and asked for
-N draws; any other method gets the predicted evaluations as its budget and is asked for N
-draws (a chain then thins its chains to spend it, so that its N draws are worth about N
-effective ones if the map's cost per effective draw holds). One fresh seed
+How an option is run at N draws: a learned sampler whose draws cost no evaluations is
+trained at its budget and asked for N draws; any other method (a chain, SMC, a learned
+sampler that pays per draw, such as PITA) gets the predicted evaluations as its budget and
+is asked for N draws (a chain then thins its chains to spend it, so that its N draws are
+worth about N effective ones if the map's cost per effective draw holds; PITA sizes its
+data and annealing as shares of its budget, so it then trains on more than the cell the map
+read). One fresh seed
 (:data:`SEED`, not one of the sweep's). Measured: evaluations (budget units), seconds at
 the point's price (evaluations × price + the method's own seconds) and the excess error
 of the N draws over the exact floor at N (the primary metric directly up to
@@ -45,18 +48,19 @@ POINT_SECONDS = 300.0
 
 def estimated_seconds(stored: dict[str, Any] | None, n: int) -> float:
     """Seconds a validation run of ``stored``'s method at ``n`` draws is expected to take:
-    a learned sampler's training as stored plus its sampling scaled to ``n``; any other
-    method its stored seconds per budget unit times the evaluations predicted at ``n``.
+    a learned sampler with free draws, its training as stored plus its sampling scaled to
+    ``n``; any other method its stored seconds per budget unit times the evaluations
+    predicted at ``n`` (its run's budget).
     Infinite without a stored cell."""
     if stored is None or "costs" not in stored:
         return math.inf
     train = float(stored.get("train_seconds") or 0)
     sample = float(stored.get("sample_seconds") or 0)
-    if is_amortized(stored["registry_name"]):
+    costs = stored["costs"]
+    if is_amortized(stored["registry_name"]) and costs["per_draw_evals"] == 0:
         return train + sample * n / max(int(stored.get("n_samples") or n), 1)
     counts = stored.get("counts", {})
     spent = float(counts.get("cost_train", 0)) + float(counts.get("cost_sample", 0))
-    costs = stored["costs"]
     predicted = costs["fixed_evals"] + n * costs["per_draw_evals"]
     return (train + sample) * predicted / max(spent, 1.0)
 
@@ -159,7 +163,8 @@ def run_option(
     price = row["seconds_per_eval"]
     costs = stored["costs"]
     predicted_evals = costs["fixed_evals"] + n * costs["per_draw_evals"]
-    run_budget = int(budget) if learned else int(math.ceil(predicted_evals))
+    free_draws = learned and costs["per_draw_evals"] == 0
+    run_budget = int(budget) if free_draws else int(math.ceil(predicted_evals))
     cell = resolve(
         Cell(
             suite="validation",
