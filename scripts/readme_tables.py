@@ -301,9 +301,12 @@ def plateau_table(results: Path = REPO / "results" / "sweep") -> str:
             verdict = "–"
         else:
             last, prev = g.loc[have[-1]], g.loc[have[-2]]
-            overlap = last["low"] <= prev["high"] and prev["low"] <= last["high"]
             verdict = (
-                "flat" if overlap else ("falling" if last["median"] < prev["median"] else "rising")
+                "falling"
+                if last["median"] < prev["low"]
+                else "rising"
+                if last["median"] > prev["high"]
+                else "flat"
             )
         r = runs[(runs["method"] == method) & (runs["target"] == target)]
         r = r[r["budget"] == have[-1]] if have else r.head(0)
