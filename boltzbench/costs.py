@@ -138,13 +138,19 @@ def decompose(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def predicted_evals(costs: dict[str, Any], n_draws: float) -> float:
+    """Evaluations (budget units) to deliver ``n_draws`` effective draws: fixed + N · per
+    draw."""
+    return costs["fixed_evals"] + n_draws * costs["per_draw_evals"]
+
+
 def predicted_cost(
     costs: dict[str, Any], n_draws: float, seconds_per_eval: float | None = None
 ) -> tuple[float, float]:
     """(evaluations, seconds) to deliver ``n_draws`` effective draws with the decomposed
     ``costs``; with ``seconds_per_eval`` the target's measured time is replaced by that
     price per evaluation (budget unit) and the method's own seconds are kept."""
-    evals = costs["fixed_evals"] + n_draws * costs["per_draw_evals"]
+    evals = predicted_evals(costs, n_draws)
     if seconds_per_eval is None:
         seconds = costs["fixed_seconds"] + n_draws * costs["per_draw_seconds"]
     else:

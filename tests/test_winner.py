@@ -241,3 +241,20 @@ def test_validation_points_cover_learned_and_chain_winners_spread_over_n_and_ski
     slow = pick_points(table, per_target=2, cells=cells, max_seconds=600)
     assert "mala" not in set(slow["winner"]) and len(slow) == 4
     assert (slow["winner_kind"] == "learned").sum() == 2
+
+
+def test_a_validation_run_gets_the_budget_the_map_priced():
+    """A one-step sampler (free draws) keeps its training budget; PITA, which pays per
+    draw, and a chain get the evaluations the map predicts for N draws (PITA given only
+    its training budget could not pay for them)."""
+    from boltzbench.run.validate import run_budget
+
+    def stored(method, per_draw):
+        return {
+            "registry_name": method,
+            "costs": {"fixed_evals": 8000.0, "per_draw_evals": per_draw},
+        }
+
+    assert run_budget(stored("drifting", 0.0), 10_000, 1e4) == (10_000, 8000.0)
+    assert run_budget(stored("pita", 2.29), 10_000, 1e4) == (30_900, 8000.0 + 22_900.0)
+    assert run_budget(stored("mala", 10.05), 1000, 1e4) == (18_050, 18_050.0)

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from boltzbench.costs import predicted_evals
 from boltzbench.records import iter_records
 from boltzbench.registry import TARGETS, is_amortized
 from boltzbench.run.cells import Cell, execute_cell, resolve
@@ -46,6 +47,19 @@ DIRECT_MAX = 10_000
 POINT_SECONDS = 300.0
 
 
+def free_draws(stored: dict[str, Any]) -> bool:
+    """Whether ``stored`` is a learned sampler whose draws cost no evaluations."""
+    return is_amortized(stored["registry_name"]) and stored["costs"]["per_draw_evals"] == 0
+
+
+def run_budget(stored: dict[str, Any], n: int, budget: float) -> tuple[int, float]:
+    """(the validation run's budget, the evaluations the map predicts for ``n`` draws) of
+    ``stored``'s option: a learned sampler with free draws keeps its ``budget``; every
+    other method (chains, SMC, PITA, which pays per draw) gets the predicted evaluations."""
+    predicted = predicted_evals(stored["costs"], n)
+    return (int(budget) if free_draws(stored) else int(math.ceil(predicted))), predicted
+
+
 def estimated_seconds(stored: dict[str, Any] | None, n: int) -> float:
     """Seconds a validation run of ``stored``'s method at ``n`` draws is expected to take:
     a learned sampler with free draws, its training as stored plus its sampling scaled to
@@ -56,12 +70,11 @@ def estimated_seconds(stored: dict[str, Any] | None, n: int) -> float:
         return math.inf
     train = float(stored.get("train_seconds") or 0)
     sample = float(stored.get("sample_seconds") or 0)
-    costs = stored["costs"]
-    if is_amortized(stored["registry_name"]) and costs["per_draw_evals"] == 0:
+    if free_draws(stored):
         return train + sample * n / max(int(stored.get("n_samples") or n), 1)
+    predicted = predicted_evals(stored["costs"], n)
     counts = stored.get("counts", {})
     spent = float(counts.get("cost_train", 0)) + float(counts.get("cost_sample", 0))
-    predicted = costs["fixed_evals"] + n * costs["per_draw_evals"]
     return (train + sample) * predicted / max(spent, 1.0)
 
 
@@ -159,12 +172,8 @@ def run_option(
     }
     if stored is None:
         return row | {"status": "no stored cell to copy"}
-    learned = is_amortized(stored["registry_name"])
     price = row["seconds_per_eval"]
-    costs = stored["costs"]
-    predicted_evals = costs["fixed_evals"] + n * costs["per_draw_evals"]
-    free_draws = learned and costs["per_draw_evals"] == 0
-    run_budget = int(budget) if free_draws else int(math.ceil(predicted_evals))
+    budget_here, predicted_evals = run_budget(stored, n, budget)
     cell = resolve(
         Cell(
             suite="validation",
@@ -172,7 +181,7 @@ def run_option(
             method=stored["registry_name"],
             seed=SEED,
             params=tuple(sorted(stored.get("params", {}).items())),
-            budget=run_budget,
+            budget=budget_here,
             n_samples=n,
             label=method,
             # beyond DIRECT_MAX draws the quadratic metric is too slow: blocks below
@@ -180,7 +189,7 @@ def run_option(
         )
     )
     record, samples = execute_cell(cell, {})
-    row |= {"predicted_evals": predicted_evals, "run_budget": run_budget}
+    row |= {"predicted_evals": predicted_evals, "run_budget": budget_here}
     row["status"] = record["status"]
     if record["status"] != "ok" or samples is None:
         return row | {"error": record.get("error", "")}
