@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from boltzbench.report.figures import _legend, _scale, grid
+from boltzbench.report.figures import _scale, grid, legend_below
 from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, save
 
 
@@ -77,5 +77,5 @@ def plot_budget_sweep(
         ax.set_ylabel(rows["metric"].iloc[0])
         ax.set_title(target)
     fig.tight_layout()
-    _legend(fig, axes)
+    legend_below(fig, axes)
     return save(fig, path, style)

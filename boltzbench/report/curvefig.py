@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.registry import is_amortized
-from boltzbench.report.figures import _legend, grid
+from boltzbench.report.figures import grid, legend_below
 from boltzbench.report.ranks import interval
 from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, save
 from boltzbench.report.tables import primary_metrics
@@ -143,6 +143,6 @@ def plot_target_curves(
             ax.set_ylabel(metric)
             ax.set_title(title)
     fig.suptitle(f"{target}: {metric} against cost")
-    _legend(fig, axes)
+    legend_below(fig, axes)
     fig.tight_layout()
     return save(fig, path, style)

@@ -75,17 +75,18 @@ def _diverged(values: dict[str, float]) -> set[str]:
     return {m for m, v in values.items() if np.isfinite(v) and abs(v) > DIVERGED * med}
 
 
-def _legend(fig: Any, axes: list[Any], extra: list[tuple[Any, str]] = ()) -> None:
-    """One legend for the figure, below its panels: every labelled line of ``axes`` once
-    (line styles such as floors included: give them a label), then ``extra`` (handle,
-    label) pairs."""
+def legend_below(fig: Any, axes: list[Any], extra: list[Any] = (), ncol: int | None = None) -> None:
+    """One legend for the figure, below its panels: every labelled artist of ``axes`` once
+    (line styles such as floors included: give them a label), then the labelled handles
+    ``extra``; ``ncol`` columns (default: up to four)."""
     handles, labels = {}, []
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in handles and not label.startswith("_"):
                 handles[label] = h
                 labels.append(label)
-    for h, label in extra:
+    for h in extra:
+        label = h.get_label()
         if label not in handles:
             handles[label] = h
             labels.append(label)
@@ -95,7 +96,7 @@ def _legend(fig: Any, axes: list[Any], extra: list[tuple[Any, str]] = ()) -> Non
             labels,
             loc="upper center",
             bbox_to_anchor=(0.5, 0.0),
-            ncol=min(4, len(labels)),
+            ncol=ncol or min(4, len(labels)),
             frameon=False,
         )
 
@@ -159,11 +160,11 @@ def plot_bars(
         ax.set_ylabel(f"{sub['metric'].iloc[0]} (median over seeds)")
         ax.set_title(target)
     extra = [
-        (Line2D([], [], ls="", marker="x", color="red"), "failed or in a failure tier"),
-        (Line2D([], [], ls="", marker="^", color="0.3"), "diverged (value printed)"),
+        Line2D([], [], ls="", marker="x", color="red", label="failed or in a failure tier"),
+        Line2D([], [], ls="", marker="^", color="0.3", label="diverged (value printed)"),
     ]
     fig.tight_layout()
-    _legend(fig, axes, extra)
+    legend_below(fig, axes, extra)
     return save(fig, path, style)
 
 
@@ -228,5 +229,5 @@ def plot_energy_histograms(
         ax.set_xlabel(label)
         ax.set_ylabel("density (1/kT)")
     fig.tight_layout()
-    _legend(fig, axes)
+    legend_below(fig, axes)
     return save(fig, path, style)

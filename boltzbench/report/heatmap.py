@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from boltzbench.report.figures import legend_below
 from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, MIN_FONT, FigureStyle, save
 
 #: the colour scale's top: this many orders of magnitude above the floor (or more)
@@ -128,7 +129,5 @@ def plot_heatmap(
         Patch(facecolor="white", edgecolor="black", lw=1.2, label="at the floor (bold)"),
         Patch(facecolor="0.85", edgecolor="0.6", hatch="///", label="failure tier"),
     ]
-    fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False
-    )
+    legend_below(fig, [], handles, ncol=2)
     return save(fig, path, style)

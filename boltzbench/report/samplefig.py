@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from boltzbench.registry import TARGETS, UnknownNameError
-from boltzbench.report.figures import grid
+from boltzbench.report.figures import grid, legend_below
 from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, FigureStyle, save
 
 #: built-in targets whose leading coordinates are the ones to look at (the funnel's neck
@@ -184,15 +184,7 @@ def _plot_pairs(target: Any, sub: pd.DataFrame, out_dir: Path, colours: dict[str
             ax.set_xlabel(names[0])
         if i == 0:
             ax.set_title(f"{names[0]}: marginal")
-            handles, labels = ax.get_legend_handles_labels()
-            fig.legend(
-                handles,
-                labels,
-                loc="upper center",
-                bbox_to_anchor=(0.5, 0.0),
-                ncol=3,
-                frameon=False,
-            )
+            legend_below(fig, [ax], ncol=3)
     fig.suptitle(
         f"{target.name}: pair plots (grey: reference; colour: seed {seeds[0]}; "
         "black: a second seed)"

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from boltzbench.registry import is_amortized
+from boltzbench.report.figures import legend_below
 from boltzbench.report.heatmap import heatmap_frame
 from boltzbench.report.style import DEFAULT_STYLE, FULL_WIDTH, FigureStyle, save
 
@@ -69,7 +70,5 @@ def plot_summary(
         Line2D([], [], color="k", ls="--", lw=0.8, label="exact floor"),
         Line2D([], [], color="0.5", ls=":", lw=0.6, label="best method"),
     ]
-    fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=6, frameon=False
-    )
+    legend_below(fig, [], handles, ncol=6)
     return save(fig, path, style)

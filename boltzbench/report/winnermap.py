@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from boltzbench.report.figures import grid, palette
+from boltzbench.report.figures import grid, legend_below, palette
 from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, save, styled
 
 #: prices marked on the map: what an evaluation costs in these settings (seconds)
@@ -88,9 +88,7 @@ def _draw_map(table: pd.DataFrame, path: Path, requirement: str, style: FigureSt
         Line2D([], [], color="k", lw=0.6, label="winner's margin (×: runner-up / winner)"),
     ]
     fig.tight_layout()
-    fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False
-    )
+    legend_below(fig, [], handles, ncol=3)
     return save(fig, path, style)
 
 
