@@ -81,11 +81,12 @@ def _disk_path(key: tuple, bandwidth: float) -> Path:
     return cache_dir() / "kernel_sums" / f"{digest}.json"
 
 
-def _self_sum(y: torch.Tensor, bandwidth: float) -> float:
+def _self_sum(y: torch.Tensor, bandwidth: float, y_key: tuple | None = None) -> float:
     """The reference's kernel self-sum at ``bandwidth``: from this process's memory, else
     (for a reference of :data:`DISK_MIN_ROWS` rows or more) from the cache folder, else
-    computed (and kept in both). The stored value is the computed float, exactly."""
-    key = (_key(y), bandwidth)
+    computed (and kept in both). The stored value is the computed float, exactly.
+    ``y_key``: :func:`_key` of ``y`` where the caller has it already."""
+    key = (y_key or _key(y), bandwidth)
     if key in _SELF_SUMS:
         return _SELF_SUMS[key]
     path = _disk_path(key[0], bandwidth) if y.shape[0] >= DISK_MIN_ROWS else None
@@ -138,7 +139,7 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
     self_x = _remembered(("xx", kx, bandwidth), lambda: _kernel_self_sum(x, bandwidth))
     cross = _remembered(("xy", kx, ky, bandwidth), lambda: _kernel_sum(x, y, bandwidth))
     kxx = (self_x - n) / (n * (n - 1))  # the diagonal is exactly 1
-    kyy = (_self_sum(y, bandwidth) - m) / (m * (m - 1))
+    kyy = (_self_sum(y, bandwidth, ky) - m) / (m * (m - 1))
     kxy = cross / (n * m)
     return kxx + kyy - 2.0 * kxy
 
