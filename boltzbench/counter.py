@@ -146,6 +146,7 @@ class Counter:
     Attributes a method may read: ``name``, ``dim``, ``init_std`` (the scale of the suite's
     broad initial distribution N(0, init_std² I), the same for every method that starts
     from noise), ``n_particles`` and ``spatial_dim`` (None for non-particle targets),
+    ``masses`` (amu per coordinate) and ``kt_kj_per_mol`` (k_B T) of a molecule (or None),
     ``phase``, ``counts``, ``budget``, ``used``, ``remaining`` and ``n_samples`` (how many
     samples ``sample`` will be asked for, when the runner knows; see
     :mod:`boltzbench.budget`).
@@ -159,18 +160,8 @@ class Counter:
     """
 
     __slots__ = (
-        "name",
-        "dim",
-        "init_std",
-        "n_particles",
-        "spatial_dim",
-        "budget",
-        "cost",
-        "n_samples",
-        "_phase",
-        "_counts",
-        "_tally",
-        "__weakref__",
+        *"name dim init_std n_particles spatial_dim masses kt_kj_per_mol".split(),
+        *"budget cost n_samples _phase _counts _tally __weakref__".split(),
     )
 
     def __init__(
@@ -187,6 +178,8 @@ class Counter:
         self.init_std: float = float(getattr(target, "init_std", 1.0))
         self.n_particles: int | None = getattr(target, "n_particles", None)
         self.spatial_dim: int | None = getattr(target, "spatial_dim", None)
+        self.masses: torch.Tensor | None = getattr(target, "masses", None)
+        self.kt_kj_per_mol: float | None = getattr(target, "kt_kj_per_mol", None)
         self.budget = budget
         self.cost = cost or DEFAULT_COST
         self.n_samples = n_samples

@@ -5,7 +5,8 @@ Built-in: ``mean_error``, ``cov_error``, ``mmd`` (unbiased RBF MMD²), ``w2`` (e
 ``mode_mass_error`` (targets with modes), ``energy_w1``, ``energy_w2`` (clipped to the
 reference's range) and ``high_energy_fraction`` (every target), ``distance_w2``,
 ``distance_tv`` and ``aligned_w2`` (particle targets), ``rama_kl``, ``rama_tv`` and
-``torsion_w2`` (``aldp``). A metric that does not apply to a target returns None (shown
+``torsion_w2`` (``aldp``), ``bond_w1`` and ``angle_w1`` (molecules that declare
+bonds and angles: ``ethanol``). A metric that does not apply to a target returns None (shown
 as n/a). Each carries a ``version`` that goes into every result row.
 
 POT (``ot``) is imported inside the functions that use it: its import takes about 1.5 s
@@ -17,6 +18,7 @@ for the cells (``boltzbench.run.scheduler.FORKSERVER_PRELOAD``).
 from boltzbench.metrics import (  # noqa: F401  (registration)
     aligned,
     estimates,
+    geometry,
     mmd,
     modes,
     moments,

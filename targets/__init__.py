@@ -14,6 +14,7 @@ from boltzbench.targets import (  # noqa: F401  (registration)
     aldp,
     banana,
     double_well,
+    ethanol,
     funnel,
     gmm,
     gmm40,

@@ -30,6 +30,7 @@ def test_list_shows_everything():
     assert lines["dw4"][1:4] == ["dim=8", "particles=4x2", "ref=generated"]
     assert lines["lj13"][1:4] == ["dim=39", "particles=13x3", "ref=generated"]
     assert lines["aldp"][1:4] == ["dim=66", "particles=22x3", "ref=generated"]
+    assert lines["ethanol"][1:4] == ["dim=27", "particles=9x3", "ref=generated"]
 
 
 @pytest.mark.parametrize(
@@ -37,13 +38,13 @@ def test_list_shows_everything():
     [
         (
             ["--methods", "nope"],
-            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, nuts, osds, pita, "
-            "pt, smc, ula",
+            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, md, nuts, osds, "
+            "pita, pt, smc, ula",
         ),
         (
             ["--targets", "gmm4,nope"],
-            "unknown target 'nope'; known: aldp, banana, double_well, dw4, funnel, gmm4, "
-            "gmm40, lj13, logreg_cancer, many_well",
+            "unknown target 'nope'; known: aldp, banana, double_well, dw4, ethanol, funnel, "
+            "gmm4, gmm40, lj13, logreg_cancer, many_well",
         ),
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (

@@ -18,7 +18,7 @@ from boltzbench.report.ranks import interval, shared_ranks
 from boltzbench.report.tables import lower_is_better
 
 #: generated references that take minutes to build are checked when BOLTZBENCH_SLOW=1
-SLOW = {"lj13", "aldp"}
+SLOW = {"lj13", "aldp", "ethanol"}
 
 
 def _targets() -> list[str]:

@@ -4,6 +4,7 @@ that differ with the dimension, e.g. exact Jacobians up to d = 10, Hutchinson ab
 
 import pytest
 from boltzbench.targets.aldp import openmm_available
+from boltzbench.targets.ethanol import tblite_available
 
 from boltzbench.counter import Counter
 from boltzbench.driver import run_method
@@ -29,6 +30,34 @@ TINY = {
     "osds": {"iters": 3, "batch_size": 16, "n_steps": 4},
     "drifting": {"steps": 5, "batch_size": 32},
     "drifting_force": {"steps": 5, "batch_size": 32},
+    "md": {"warmup": 20},
+}
+#: targets whose evaluations take milliseconds (quantum chemistry): fewer chains and
+#: particles on top of TINY, so that each run stays at a few hundred evaluations
+COSTLY = {"ethanol"}
+FEWER = {
+    "ula": {"n_chains": 5, "warmup": 5, "thin": 1},
+    "mala": {"n_chains": 5, "warmup": 5, "thin": 1},
+    "hmc": {"n_chains": 5, "n_leapfrog": 2},
+    "pt": {"n_chains": 2, "n_temps": 3, "warmup": 5, "thin": 1},
+    "nuts": {"n_chains": 2, "max_depth": 2},
+    "md": {"n_chains": 5, "warmup": 5, "thin": 1},
+    "smc": {"min_particles": 10, "n_moves": 1},
+    "pita": {
+        "data_chains": 4,
+        "data_warmup": 5,
+        "data_size": 8,
+        "buffer_size": 8,
+        "n_temps": 2,
+        "anneal_steps": 2,
+        "corrector_steps": 1,
+        "relax_steps": 1,
+        "bridge_max": 1,
+        "symmetry_checks": 1,
+    },
+    "osds": {"batch_size": 2, "weight_particles": 4},
+    "drifting": {"batch_size": 2, "n_proposals": 2, "steps": 2},
+    "drifting_force": {"batch_size": 8, "n_proposals": 2},
 }
 VARIANTS = [(m, {}) for m in TINY] + [("drifting", {"estimator": "curvature", "broad_init": True})]
 TARGET_NAMES = [
@@ -42,6 +71,7 @@ TARGET_NAMES = [
     "dw4",
     "lj13",
     "aldp",
+    "ethanol",
     *POSTERIORDB_TARGETS,
 ]
 
@@ -63,9 +93,12 @@ def test_the_grid_covers_every_registered_method_and_target():
 def test_method_runs_on_target(method_name, extra, target_name):
     if target_name == "aldp" and not openmm_available():
         pytest.skip("aldp needs OpenMM: pip install 'boltzbench[molecules]'")
+    if target_name == "ethanol" and not tblite_available():
+        pytest.skip("ethanol needs tblite: pip install 'boltzbench[molecules]'")
     target = TARGETS.get(target_name)()
     counter = Counter(target)
-    method, _ = build_method(METHODS.get(method_name), {**TINY[method_name], **extra})
+    fewer = FEWER[method_name] if target_name in COSTLY else {}
+    method, _ = build_method(METHODS.get(method_name), {**TINY[method_name], **fewer, **extra})
     x = run_method(method, counter, seed=0, n=50).samples  # validates shape and finiteness
     assert tuple(x.shape) == (50, target.dim)
     assert counter.used > 0
