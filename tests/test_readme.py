@@ -36,9 +36,8 @@ def test_committed_results_hold_the_cells_their_suite_plans():
     config change (a new field changes every id of that method) leaves the old records
     behind, and the report would show a stale configuration under the method's name
     (results/quick held 15 MALA records of the configuration before the mass-matrix
-    option beside the current ones). quick, full, paper and sweep are complete — the
-    sweep at its base budgets; its long budgets (3.16e6, 1e7) are being filled in pieces
-    (issue 32) — posteriordb is still being filled (issue 19)."""
+    option beside the current ones). quick, full, paper and sweep (its long budgets
+    included) are complete; posteriordb is still being filled (issue 19)."""
     from boltzbench.run.cells import resolve
     from boltzbench.run.suites import expand, get_suite
 
@@ -53,10 +52,4 @@ def test_committed_results_hold_the_cells_their_suite_plans():
         held = {p.stem for p in (REPO / "results" / suite / "cells").glob("*.json")}
         assert not held - planned, f"{suite}: records no cell plans: {sorted(held - planned)[:5]}"
         if complete:
-            long = set(get_suite(suite).long_budgets)
-            base = {
-                resolve(cell).cell_id
-                for cell in expand(get_suite(suite))
-                if cell.budget not in long
-            }
-            assert not base - held, f"{suite}: cells missing: {sorted(base - held)[:5]}"
+            assert not planned - held, f"{suite}: cells missing: {sorted(planned - held)[:5]}"
