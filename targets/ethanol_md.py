@@ -32,7 +32,7 @@ from boltzbench.baselines.md import Dynamics, baoab_step
 SETTINGS: dict[str, Any] = {
     "runs": 4,
     "timestep_ps": 0.0005,
-    "friction_per_ps": 10.0,
+    "friction_per_ps": 20.0,
     "burn_in_steps": 2000,  # 1 ps
     "steps_per_sample": 100,  # 50 fs
     "rotation_every": 20,  # a hydroxyl and a methyl move every 10 fs
