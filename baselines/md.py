@@ -5,13 +5,14 @@ The integrator is BAOAB (Leimkuhler & Matthews 2013): half a kick, half a drift,
 Ornstein–Uhlenbeck velocity update, half a drift, half a kick with the new forces — one
 gradient per trajectory and step. It has no accept/reject: its stationary configurational
 law is the Boltzmann distribution up to an O(Δt²) bias (exact for a harmonic energy at any
-friction, which the tests check).
+friction, which the tests check). Kicks are clipped far from the bulk (see
+:class:`Dynamics`), so a quartic energy cannot throw a trajectory to infinity.
 
 Units. A target that declares ``masses`` (amu per coordinate) and ``kt_kj_per_mol`` (k_B T
 in kJ/mol, which is amu·nm²/ps²) is integrated in physical time: the step ``timestep`` is
 in ps and ``friction`` in 1/ps; coordinates in nm. Any other target runs in reduced units:
 unit masses, k_B T = 1, a step of ``reduced_step`` × init_std (the thermal speed is 1) and
-``friction`` per unit time.
+``reduced_friction`` per init_std of time (thermal speed 1).
 
 Cost per decorrelated conformation: the chain driver records the trajectories
 ([chains, rounds, d]); the cost decomposition (:mod:`boltzbench.costs`) divides the
@@ -33,12 +34,18 @@ from boltzbench.registry import register_method
 @dataclass
 class Dynamics:
     """What BAOAB needs besides the forces: masses [d] (amu, or 1), k_B T (kJ/mol, or 1),
-    the step Δt and the friction γ (ps and 1/ps, or reduced units)."""
+    the step Δt and the friction γ (ps and 1/ps, or reduced units), and the kick clip: a
+    half kick changes a velocity coordinate by at most ``kick_clip`` thermal speeds
+    √(k_B T/m). In the bulk a half kick is about ½Δt ω thermal speeds (ω a mode's
+    frequency), far below the clip; it binds only far out, where a quartic energy's force
+    (``double_well``, ``many_well`` from the broad start) would otherwise throw the
+    trajectory to infinity in a few steps."""
 
     masses: torch.Tensor
     kt: float
     dt: float
     friction: float
+    kick_clip: float = 2.0
 
     def velocities(self, n: int, gen: torch.Generator, dtype=torch.float32) -> torch.Tensor:
         """Maxwell–Boltzmann velocities, [n, d]."""
@@ -59,13 +66,15 @@ def baoab_step(
     m = dyn.masses.to(x.dtype)
     kick = 0.5 * dyn.dt * dyn.kt / m
     c1 = math.exp(-dyn.friction * dyn.dt)
-    noise_sd = (math.sqrt(1.0 - c1 * c1) * (dyn.kt / m).sqrt()).to(x.dtype)
-    v = v + kick * score
+    noise_sd = math.sqrt(1.0 - c1 * c1) * (dyn.kt / m).sqrt().to(x.dtype)
+    speed = (dyn.kt / m).sqrt().to(x.dtype)
+    cap = dyn.kick_clip * speed
+    v = v + torch.maximum(torch.minimum(kick * score, cap), -cap)
     x = x + 0.5 * dyn.dt * v
     v = c1 * v + noise_sd * torch.randn(x.shape, generator=gen, dtype=x.dtype)
     x = x + 0.5 * dyn.dt * v
     score = score_fn(x)
-    v = v + kick * score
+    v = v + torch.maximum(torch.minimum(kick * score, cap), -cap)
     return x, v, score
 
 
@@ -77,12 +86,16 @@ class MDConfig(ChainConfig):
     Attributes:
         timestep: Δt in ps on a target with masses (0.5 fs resolves the O–H stretch).
         reduced_step: Δt relative to init_std on a target without masses.
-        friction: γ in 1/ps (or per reduced time unit).
+        friction: γ in 1/ps on a target with masses.
+        reduced_friction: γ per reduced time unit (init_std / thermal speed) otherwise: 1
+            is near critical damping for a mode of width init_std (10 would be
+            overdamped: slow diffusion along the wide directions).
     """
 
     timestep: float = 0.0005
     reduced_step: float = 0.1
     friction: float = 10.0
+    reduced_friction: float = 1.0
 
 
 def dynamics_for(target, config: MDConfig) -> Dynamics:
@@ -95,7 +108,8 @@ def dynamics_for(target, config: MDConfig) -> Dynamics:
             torch.as_tensor(masses).double(), float(kt), config.timestep, config.friction
         )
     dt = config.reduced_step * float(target.init_std)
-    return Dynamics(torch.ones(target.dim, dtype=torch.float64), 1.0, dt, config.friction)
+    ones = torch.ones(target.dim, dtype=torch.float64)
+    return Dynamics(ones, 1.0, dt, config.reduced_friction / float(target.init_std))
 
 
 @register_method("md")
@@ -108,7 +122,7 @@ class MolecularDynamics(ChainMethod):
 
     def _start(self, x0: torch.Tensor) -> None:
         c = self.config
-        if c.timestep <= 0 or c.reduced_step <= 0 or c.friction < 0:
+        if min(c.timestep, c.reduced_step) <= 0 or min(c.friction, c.reduced_friction) < 0:
             raise ValueError(f"invalid MD settings in {c}")
         self.dyn = dynamics_for(self.target, c)
         self.x = x0

@@ -140,6 +140,9 @@ class _OneStepSampler:
     config: DriftingConfig
 
     SNAPSHOT_SIZE = 2000
+    #: under a budget, train for as many steps as it pays for (False: ``steps``, for a
+    #: sampler whose training evaluates nothing)
+    budget_sets_steps = True
 
     def __init__(self, config: DriftingConfig | None = None) -> None:
         self.config = config or type(self).Config()
@@ -173,7 +176,7 @@ class _OneStepSampler:
         # fixed noise for the training snapshots, from its own stream (training unchanged)
         probe = torch.randn(self.SNAPSHOT_SIZE, c.noise_dim, generator=generator(seed + 7919))
         steps, sched = c.steps, None
-        if not has_budget(target):  # (under a budget the first step's cost sets steps)
+        if not (has_budget(target) and self.budget_sets_steps):  # else: the first step's cost
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, max(1, steps), eta_min=0.1 * c.lr
             )

@@ -38,8 +38,8 @@ def test_list_shows_everything():
     [
         (
             ["--methods", "nope"],
-            "unknown method 'nope'; known: drifting, drifting_force, hmc, mala, md, nuts, osds, "
-            "pita, pt, smc, ula",
+            "unknown method 'nope'; known: drifting, drifting_data, drifting_force, "
+            "drifting_force_data, hmc, mala, md, nuts, osds, pita, pt, smc, ula",
         ),
         (
             ["--targets", "gmm4,nope"],

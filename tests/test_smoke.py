@@ -12,6 +12,8 @@ from boltzbench.protocols import build_method
 from boltzbench.registry import METHODS, TARGETS
 from boltzbench.run.suites import POSTERIORDB_TARGETS
 
+_DATA = {"steps": 5, "batch_size": 32, "data_chains": 4, "data_warmup": 10, "data_thin": 2}
+_DATA.update(data_size=40, data_batch=16)
 TINY = {
     "ula": {"warmup": 20},
     "mala": {"warmup": 20},
@@ -31,6 +33,8 @@ TINY = {
     "drifting": {"steps": 5, "batch_size": 32},
     "drifting_force": {"steps": 5, "batch_size": 32},
     "md": {"warmup": 20},
+    "drifting_force_data": {**_DATA},
+    "drifting_data": {**_DATA},
 }
 #: targets whose evaluations take milliseconds (quantum chemistry): fewer chains and
 #: particles on top of TINY, so that each run stays at a few hundred evaluations
@@ -58,6 +62,8 @@ FEWER = {
     "osds": {"batch_size": 2, "weight_particles": 4},
     "drifting": {"batch_size": 2, "n_proposals": 2, "steps": 2},
     "drifting_force": {"batch_size": 8, "n_proposals": 2},
+    "drifting_force_data": {},
+    "drifting_data": {},
 }
 VARIANTS = [(m, {}) for m in TINY] + [("drifting", {"estimator": "curvature", "broad_init": True})]
 TARGET_NAMES = [
