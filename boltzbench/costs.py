@@ -10,8 +10,9 @@ Three kinds of method:
   per chain (chains that never change mode), longer chains add nothing: N effective draws
   then take N new chains, and fixed = 0, per draw = (W + production) / ESS. The effective
   number is the smallest bulk ESS over the target's declared statistics
-  (:func:`boltzbench.score.ess.declared_statistics`: every coordinate, the energy, and the
-  mode indicators of a target with modes).
+  (:func:`boltzbench.score.ess.declared_statistics`: every coordinate, the energy, the
+  mode indicators of a target with modes, and a molecule's slow statistics: the torsions
+  of ``ethanol``, so ``md``'s cost per decorrelated conformation is measured there).
 - **learned** (registered ``amortized = True``): fixed = the training cost T; per draw =
   the sampling cost divided by the draws (0 evaluations for a one-step generator).
 - **direct** (any other, e.g. SMC, whose every draw carries its share of the run): fixed =

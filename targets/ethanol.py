@@ -245,6 +245,13 @@ class Ethanol(ParticleTarget):
         p = self.positions(x)
         return torch.stack([dihedrals(p, HYDROXYL_TORSION), dihedrals(p, METHYL_TORSION)], 1)
 
+    def slow_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """cos and sin of both torsions, [n, 4]: the slow coordinates whose effective
+        sample size a chain's (and MD's) cost per decorrelated conformation is divided by
+        (:mod:`boltzbench.score.ess`)."""
+        t = self.ramachandran(x)
+        return torch.cat([torch.cos(t), torch.sin(t)], dim=1)
+
     def bond_lengths(self, x: torch.Tensor) -> torch.Tensor:
         """Lengths of :data:`BONDS` in nm, [n, 8] (float64)."""
         p = self.positions(x)

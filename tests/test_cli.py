@@ -49,7 +49,7 @@ def test_list_shows_everything():
         (["--metrics", "mmd,bogus"], "unknown metric 'bogus'; known:"),
         (
             ["--suite", "huge"],
-            "unknown suite 'huge'; known: full, paper, posteriordb, quick, sweep",
+            "unknown suite 'huge'; known: full, molecules, paper, posteriordb, quick, sweep",
         ),
         (
             ["--methods", "mala", "--targets", "gmm4", "--param", "mala.step_size=abc"],

@@ -13,6 +13,8 @@ from boltzbench.testing import check_method
 SMALL = {
     "drifting": {"batch_size": 256},
     "drifting_force": {"batch_size": 256},
+    "drifting_force_data": {"batch_size": 256, "steps": 200},
+    "drifting_data": {"batch_size": 256, "steps": 200},
     "osds": {"n_steps": 8, "budget_iters": 60, "iters": 60},
     "pita": {
         "n_temps": 3,

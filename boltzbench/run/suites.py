@@ -102,6 +102,25 @@ ALL_METHODS: tuple[MethodEntry, ...] = (
     MethodEntry("drifting_force"),
 )
 
+#: the molecules suite's methods: MD (the "traditional method" of the force-guided drifting
+#: paper), the chain and SMC baselines, PITA, OSDS on its fine grid, and the drifting
+#: samplers trained on their own draws or on a 500 K MD dataset with 300 K force labels
+#: (and that dataset without the forces, the paper's ablation)
+MOLECULE_METHODS: tuple[MethodEntry, ...] = (
+    MethodEntry("md"),
+    MethodEntry("mala"),
+    MethodEntry("hmc"),
+    MethodEntry("nuts"),
+    MethodEntry("pt"),
+    MethodEntry("smc"),
+    MethodEntry("pita"),
+    MethodEntry("osds", {"sample_steps": 0}, label="osds_fine"),
+    MethodEntry("drifting"),
+    MethodEntry("drifting_force"),
+    MethodEntry("drifting_force_data"),
+    MethodEntry("drifting_data"),
+)
+
 #: PITA's data and annealing buffers sized for the budgeted suites (its default config
 #: spends about 9e5 evaluations before it samples). Training is a fixed number of
 #: optimiser steps per phase, not wall time, so that a seed gives the same numbers on any
@@ -209,6 +228,20 @@ SUITES: dict[str, Suite] = {
             "lj13": 500_000,
             "aldp": 200_000,
         },
+    ),
+    "molecules": Suite(
+        name="molecules",
+        description=(
+            "The force-guided drifting paper's setting: ethanol (GFN2-xTB through tblite) "
+            "and aldp, MD and the chain baselines against the drifting samplers trained "
+            "on their own draws or on a 500 K MD dataset with 300 K force labels; needs "
+            "the molecules extra."
+        ),
+        targets=("ethanol", "aldp"),
+        methods=with_params(MOLECULE_METHODS, "pita", SMALL_PITA),
+        seeds=FIVE_SEEDS,
+        target_budgets={"ethanol": 100_000, "aldp": 200_000},
+        metrics=DEFAULT_METRICS + ("bond_w1", "angle_w1"),
     ),
     "posteriordb": Suite(
         name="posteriordb",

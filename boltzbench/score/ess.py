@@ -13,10 +13,14 @@ import torch
 
 def declared_statistics(target: Any, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The statistics whose effective sample size a chain's cost is divided by, each
-    [n, k]: ``coordinates`` (x itself), ``energy`` (E(x), [n, 1]) and, for a target with
-    ``mode_of`` (the index of each row's mode), ``modes`` (one-hot indicators, [n, modes])."""
+    [n, k]: ``coordinates`` (x itself), ``energy`` (E(x), [n, 1]), for a target with
+    ``mode_of`` (the index of each row's mode) ``modes`` (one-hot indicators, [n, modes]),
+    and for one with ``slow_statistics`` (a molecule's torsions) ``slow`` ([n, k])."""
     x = x.double()
     stats = {"coordinates": x, "energy": target.energy(x).reshape(-1, 1).double()}
+    slow = getattr(target, "slow_statistics", None)
+    if callable(slow):
+        stats["slow"] = slow(x).double()
     mode_of = getattr(target, "mode_of", None)
     if callable(mode_of):
         index = mode_of(x).long()

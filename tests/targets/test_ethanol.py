@@ -128,3 +128,15 @@ def test_short_md_reference(target, monkeypatch):
     bonds = target.bond_lengths(samples)
     assert float(bonds.max()) < 0.17 and float(bonds.min()) > 0.08  # nm: nothing broke
     assert float(target.centroid(samples.double()).abs().max()) < 6 * target.com_std
+
+
+def test_the_torsions_are_declared_slow_statistics(target):
+    """A chain's cost per effective draw on ethanol is divided by the ESS of its torsions
+    too (boltzbench.score.ess), not only of coordinates and energy."""
+    from boltzbench.score.ess import declared_statistics
+
+    x = _near_start(3, 8)
+    stats = declared_statistics(target, x)
+    assert stats["slow"].shape == (3, 4)
+    angles = target.ramachandran(x)
+    assert torch.allclose(stats["slow"][:, :2], torch.cos(angles))
