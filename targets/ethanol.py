@@ -4,8 +4,9 @@ semi-empirical quantum chemistry of GFN2-xTB through ``tblite``. Optional: needs
 still listed, and building it raises :class:`MissingExtra` with the install command.
 
 This is the molecule of the force-guided drifting paper's MD17 experiment, at the cost the
-paper's claim is about: one energy and gradient takes 7–15 ms on one CPU core (about 300×
-``aldp``'s Amber force field), so amortization has something to amortize.
+paper's claim is about: one energy and gradient takes about 2 ms near equilibrium on an
+idle CPU core and 10–15 ms beside other work (40–300× ``aldp``'s Amber force field), so
+amortization has something to amortize.
 
 Coordinates: x ∈ R²⁷ are the atoms' displacements in nm from a staggered, trans starting
 structure (:data:`START_ANGSTROM`, centred on its centroid), so the suite's broad start
