@@ -7,9 +7,11 @@ distribution) with force labels at the target's temperature.
   ``data_temperature`` (500 K / 300 K by default), after ``data_warmup`` steps a frame every
   ``data_thin`` steps. Each step evaluates the target's score −∇E at 300 K once per
   trajectory; the force label of a frame *is* that score (the MD at τ moves with it scaled
-  by 1/τ), so the labels cost nothing more. Under a budget the whole budget goes to the
-  dataset (training evaluates nothing): the warm-up takes at most a quarter of the steps
-  and the thinning spreads ``data_size`` frames over the rest.
+  by 1/τ), so the labels cost nothing more. The first warm-up steps run strongly damped,
+  as ``md``'s do (``cool_steps`` of :class:`~boltzbench.baselines.md.MDConfig`). Under a
+  budget the whole budget goes to the dataset (training evaluates nothing): the warm-up
+  takes at most a quarter of the steps and the thinning spreads ``data_size`` frames over
+  the rest.
 - **Training**: the drifting loss of :mod:`boltzbench.methods.drifting` with V = V⁺ − V⁻,
   V⁻ the Gaussian mean-shift over the generated batch, and V⁺ from a random minibatch of
   ``data_batch`` frames y_j with kernel weights a_ij = softmax_j(−‖x_i − y_j‖²/2σ²):
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 from boltzbench.baselines.mcmc import initial_points
-from boltzbench.baselines.md import MDConfig, baoab_step, dynamics_for
+from boltzbench.baselines.md import MDConfig, baoab_step, cooling, dynamics_for
 from boltzbench.methods.drift_fields import sampler_drift
 from boltzbench.methods.drifting import DriftingForceConfig, _OneStepSampler
 
@@ -114,8 +116,10 @@ class _DataDrifting(_OneStepSampler):
         s = score_at_tau(x)
         frames, labels = [], []
         rounds = math.ceil(c.data_size / c.data_chains)
+        cool = cooling(dyn)
         for i in range(warmup + rounds * thin):
-            x, v, s = baoab_step(x, v, s, score_at_tau, dyn, gen)
+            step_dyn = cool if i < min(md.cool_steps, warmup) else dyn
+            x, v, s = baoab_step(x, v, s, score_at_tau, step_dyn, gen)
             if i >= warmup and (i - warmup + 1) % thin == 0:
                 frames.append(x.clone())
                 labels.append(s * c.data_temperature)  # the score at the target's T
