@@ -9,6 +9,7 @@ import pytest
 import torch
 from boltzbench.targets import aldp as aldp_module
 from boltzbench.targets.aldp import MissingExtra, openmm_available
+from extra_helpers import build_without
 
 from boltzbench.registry import TARGETS
 
@@ -91,18 +92,8 @@ def test_dihedrals_match_mdtraj(target):
 
 
 def test_missing_openmm_is_a_clear_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_openmm(name, *args, **kwargs):
-        if name.startswith("openmm"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_openmm)
     with pytest.raises(MissingExtra, match=r"pip install 'boltzbench\[molecules\]'"):
-        TARGETS.get("aldp")()
+        build_without(monkeypatch, "openmm", "aldp")
 
 
 def test_short_replica_exchange_run(target, monkeypatch):

@@ -10,6 +10,7 @@ import torch
 from boltzbench.targets import ethanol as ethanol_module
 from boltzbench.targets import ethanol_md
 from boltzbench.targets.ethanol import MissingExtra, tblite_available
+from extra_helpers import build_without
 
 from boltzbench.registry import TARGETS
 
@@ -101,18 +102,8 @@ def test_torsions_of_the_starting_structure(target):
 
 
 def test_missing_tblite_is_a_clear_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_tblite(name, *args, **kwargs):
-        if name.startswith("tblite"):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tblite)
     with pytest.raises(MissingExtra, match=r"pip install 'boltzbench\[molecules\]'"):
-        TARGETS.get("ethanol")()
+        build_without(monkeypatch, "tblite", "ethanol")
 
 
 def test_short_md_reference(target, monkeypatch):
