@@ -47,10 +47,13 @@ class Dynamics:
     friction: float
     kick_clip: float = 2.0
 
+    def speed(self, dtype=torch.float32) -> torch.Tensor:
+        """The thermal speed √(k_B T/m) per coordinate, [d]."""
+        return (self.kt / self.masses).sqrt().to(dtype)
+
     def velocities(self, n: int, gen: torch.Generator, dtype=torch.float32) -> torch.Tensor:
         """Maxwell–Boltzmann velocities, [n, d]."""
-        sd = (self.kt / self.masses).sqrt().to(dtype)
-        return sd * torch.randn(n, self.masses.shape[0], generator=gen, dtype=dtype)
+        return self.speed(dtype) * torch.randn(n, self.masses.shape[0], generator=gen, dtype=dtype)
 
 
 def baoab_step(
@@ -66,8 +69,8 @@ def baoab_step(
     m = dyn.masses.to(x.dtype)
     kick = 0.5 * dyn.dt * dyn.kt / m
     c1 = math.exp(-dyn.friction * dyn.dt)
-    noise_sd = math.sqrt(1.0 - c1 * c1) * (dyn.kt / m).sqrt().to(x.dtype)
-    speed = (dyn.kt / m).sqrt().to(x.dtype)
+    speed = dyn.speed(x.dtype)
+    noise_sd = math.sqrt(1.0 - c1 * c1) * speed
     cap = dyn.kick_clip * speed
     v = v + torch.maximum(torch.minimum(kick * score, cap), -cap)
     x = x + 0.5 * dyn.dt * v

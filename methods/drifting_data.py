@@ -37,7 +37,7 @@ from boltzbench.methods.drift_fields import sampler_drift
 from boltzbench.methods.drifting import DriftingForceConfig, _OneStepSampler
 
 from boltzbench.budget import affordable, has_budget, unit_cost
-from boltzbench.counter import Counter
+from boltzbench.counter import BudgetExceeded, Counter
 from boltzbench.registry import register_method
 
 
@@ -91,8 +91,6 @@ class _DataDrifting(_OneStepSampler):
         steps = affordable(target, per_step) - 1  # one step's worth for the start
         rounds = math.ceil(c.data_size / c.data_chains)
         if steps < rounds:
-            from boltzbench.counter import BudgetExceeded
-
             raise BudgetExceeded(
                 f"a budget of {target.budget:g} cannot pay for {rounds} MD steps of "
                 f"{c.data_chains} trajectories (one frame each)"
