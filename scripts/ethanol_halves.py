@@ -32,7 +32,7 @@ RUNS = 4
 def statistics(target, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Per-sample statistics [n] of configurations x [n, 27]."""
     x = x.double()
-    tors = target.ramachandran(x)
+    tors = target.torsions(x)
     bonds = target.bond_lengths(x)
     return {
         "energy (kT)": target.energy(x).numpy(),

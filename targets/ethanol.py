@@ -27,7 +27,11 @@ finite difference of forces (two gradients, as the cost model charges).
 
 Collective variables (``ramachandran``, so the torsion-plane metrics ``rama_kl`` and
 ``rama_tv`` apply): the hydroxyl torsion C–C–O–H (trans at ±π, gauche at ±π/3) against the
-methyl torsion H–C–C–O of methyl H 3 (three staggered wells). Bonds and angles for the
+methyl rotor's phase 3ψ (ψ the torsion H–C–C–O of methyl H 3, wrapped to [−π, π)). The
+threefold phase is what the exchange of the three methyl H leaves unchanged: staggered
+wells at ±π, eclipsed at 0. With ψ itself, a sampler whose methyl never turns during a run
+(plain MD at 300 K takes tens of picoseconds per hop) would be charged for which of three
+identical hydrogens points where, a difference no chemist would call a conformation. Bonds and angles for the
 geometry metrics: :data:`BONDS`, :data:`ANGLES`.
 
 Reference: Langevin molecular dynamics, see :mod:`boltzbench.targets.ethanol_md`.
@@ -242,7 +246,14 @@ class Ethanol(ParticleTarget):
         return (-diff / (2 * eps) * norm).to(x.dtype)
 
     def ramachandran(self, x: torch.Tensor) -> torch.Tensor:
-        """The hydroxyl (C–C–O–H) and methyl (H–C–C–O) torsions in radians, [n, 2]."""
+        """The hydroxyl torsion (C–C–O–H) and the methyl rotor's threefold phase 3ψ (ψ the
+        torsion H–C–C–O), both in radians in [−π, π], [n, 2] (see the module docstring)."""
+        hydroxyl, methyl = self.torsions(x).unbind(1)
+        phase = torch.atan2(torch.sin(3.0 * methyl), torch.cos(3.0 * methyl))
+        return torch.stack([hydroxyl, phase], 1)
+
+    def torsions(self, x: torch.Tensor) -> torch.Tensor:
+        """The torsions C–C–O–H and H–C–C–O (methyl H 3) in radians, [n, 2]."""
         p = self.positions(x)
         return torch.stack([dihedrals(p, HYDROXYL_TORSION), dihedrals(p, METHYL_TORSION)], 1)
 

@@ -140,7 +140,7 @@ def md_reference(target, n: int, seed: int) -> tuple[torch.Tensor, dict[str, Any
     results = [md_run(target, per_run, seed + r) for r in range(runs)]
     flat = torch.as_tensor(np.stack([r[0] for r in results]).reshape(-1, target.dim))
     energies = target.energy(flat).reshape(runs, per_run)
-    angles = target.ramachandran(flat).reshape(runs, per_run, 2)
+    angles = target.torsions(flat).reshape(runs, per_run, 2)
     features = torch.cat([energies[..., None], torch.cos(angles), torch.sin(angles)], -1)
     diag = ess_rhat(features.numpy())
     sample_ps = SETTINGS["steps_per_sample"] * SETTINGS["timestep_ps"]
