@@ -1,5 +1,6 @@
 """The report conductor: from cell records to ``runs.csv``, ``leaderboard.csv``,
-``curves.csv``, ``breakeven.csv``, ``crossover.csv`` (a budget sweep only),
+``curves.csv``, ``breakeven.csv``, ``crossover.csv`` (a budget sweep only), ``speedup.csv``
+(where ``md`` ran: :mod:`boltzbench.report.speedup`),
 ``plots/*`` (PNG, PDF, SVG), ``leaderboard.tex``, ``LEADERBOARD.md`` and ``report.html``.
 
 Everything is derived from ``DIR/cells/*.json`` (and the samples they point to), so
@@ -27,6 +28,7 @@ from boltzbench.report.htmlpage import render
 from boltzbench.report.latex import leaderboard_latex
 from boltzbench.report.markdown import leaderboard_markdown
 from boltzbench.report.ranks import at_largest_budget, leaderboard, overall
+from boltzbench.report.speedup import speedup, speedup_markdown
 from boltzbench.report.style import DEFAULT_STYLE, FigureStyle, styled
 from boltzbench.report.tables import load_curves, load_runs
 
@@ -192,6 +194,11 @@ def build_report(
         written.append(_csv(out_dir / "crossover.csv", cross))
     else:  # no sweep (any more): no crossover.csv left from an earlier report
         (out_dir / "crossover.csv").unlink(missing_ok=True)
+    fast = speedup(runs)  # the force-guided drifting claim: only where md ran
+    if not fast.empty:
+        written.append(_csv(out_dir / "speedup.csv", fast))
+    else:
+        (out_dir / "speedup.csv").unlink(missing_ok=True)
     figs: list[Path] = []
     remove_figures(out_dir / "plots")  # a figure not redrawn would show old numbers
     if plots and not board.empty:
@@ -201,6 +208,7 @@ def build_report(
     written.append(tex)
     md = out_dir / "LEADERBOARD.md"
     text = leaderboard_markdown(main_runs, main, summary, figs, out_dir, even, cross, runs)
+    text += "\n".join(["", *speedup_markdown(fast)]) if not fast.empty else ""
     atomic_write_bytes(md, text.encode())
     page = out_dir / "report.html"
     note = (
