@@ -37,7 +37,7 @@ def test_committed_results_hold_the_cells_their_suite_plans():
     behind, and the report would show a stale configuration under the method's name
     (results/quick held 15 MALA records of the configuration before the mass-matrix
     option beside the current ones). quick, full, paper and sweep (its long budgets
-    included) are complete; posteriordb is still being filled (issue 19)."""
+    included) are complete; posteriordb (issue 19) and molecules (issue 35) are being filled."""
     from boltzbench.run.cells import resolve
     from boltzbench.run.suites import expand, get_suite
 
@@ -47,6 +47,7 @@ def test_committed_results_hold_the_cells_their_suite_plans():
         ("paper", True),
         ("sweep", True),
         ("posteriordb", False),
+        ("molecules", False),
     ):
         planned = {resolve(cell).cell_id for cell in expand(get_suite(suite))}
         held = {p.stem for p in (REPO / "results" / suite / "cells").glob("*.json")}
