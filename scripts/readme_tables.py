@@ -319,6 +319,25 @@ def plateau_table(results: Path = REPO / "results" / "sweep") -> str:
     return "\n".join(lines)
 
 
+def molecules_table(results: Path = REPO / "results" / "molecules") -> str:
+    """The molecules suite's speed-up file (boltzbench.report.speedup): quality and
+    seconds for 1e4 decorrelated conformations, per target and method."""
+    frame = pd.read_csv(results / "speedup.csv")
+    lines = [
+        "| target | method | rama_kl | energy W1 (kT) | seconds for 1e4 conformations |",
+        "|---|---|---|---|---|",
+    ]
+    order = {t: i for i, t in enumerate(("ethanol", "aldp"))}
+    frame = frame.assign(rank=frame["target"].map(order).fillna(len(order)))
+    frame = frame.sort_values(["rank", "target", "method"])
+    for r in frame.itertuples():
+        lines.append(
+            f"| `{r.target}` | `{r.method}` | {r.quality:.3g} | {r.energy_w1:.3g} "
+            f"| {r.seconds_for_n:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 TABLES = {
     "answer": answer_list,
     "plateau-table": plateau_table,
@@ -331,6 +350,7 @@ TABLES = {
     "reference-table": reference_table,
     "crosscheck-table": crosscheck_table,
     "sweep-table": sweep_table,
+    "molecules-table": molecules_table,
 }
 
 
