@@ -60,3 +60,12 @@ def test_w2_is_exact_within_the_cap():
     target = SimpleNamespace(metric_spec=MetricSpec(w2_max_n=100))
     assert w2_estimator(100, 80, target) == "exact"
     assert w2_estimator(101, 80, target).startswith("subsample: first 100 of 101 samples")
+
+
+def test_a_suite_sets_its_cells_time_limit():
+    """The molecules suite's cells may run longer than the default 1800 s (an ethanol
+    cell spends 1e5 GFN2-xTB evaluations before its method's own work)."""
+    from boltzbench.run.suites import get_suite
+
+    assert get_suite("quick").timeout == 1800.0
+    assert get_suite("molecules").timeout > get_suite("quick").timeout

@@ -255,6 +255,7 @@ def test_two_runs_on_one_folder_compute_each_cell_once(tmp_path):
         ),
         (["--budgets", "1e4,x"], "--budgets: expected a positive integer"),
         (["--memory-limit", "-1"], "--memory-limit: expected a positive number"),
+        (["--timeout", "0"], "--timeout: expected a positive number of seconds, got 0"),
         (["--seeds", "3-1"], "--seeds"),
         (["--executor", "dask"], "--executor dask needs --scheduler"),
     ],

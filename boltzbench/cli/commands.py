@@ -87,8 +87,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.jobs < 1:
         raise UsageError(f"--jobs: expected a positive integer, got {args.jobs}")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    timeout = suite.timeout if args.timeout is None else args.timeout
+    if timeout <= 0:
+        raise UsageError(f"--timeout: expected a positive number of seconds, got {timeout:g}")
     device = _device(args.device, args.executor)
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS (e.g. tcp://host:8786)")
@@ -110,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cells,
         out,
         jobs=args.jobs,
-        timeout=args.timeout,
+        timeout=timeout,
         force=args.force,
         retry_failed=args.retry_failed,
         plugins=args.plugin,
@@ -272,8 +273,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=float,
-        default=1800.0,
-        help="seconds per cell before it is killed (default: 1800)",
+        default=None,
+        help="seconds per cell before it is killed (default: the suite's; 1800, "
+        "5400 for molecules)",
     )
     p.add_argument(
         "--device",
