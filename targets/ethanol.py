@@ -31,8 +31,8 @@ methyl rotor's phase 3ψ (ψ the torsion H–C–C–O of methyl H 3, wrapped to
 threefold phase is what the exchange of the three methyl H leaves unchanged: staggered
 wells at ±π, eclipsed at 0. With ψ itself, a sampler whose methyl never turns during a run
 (plain MD at 300 K takes tens of picoseconds per hop) would be charged for which of three
-identical hydrogens points where, a difference no chemist would call a conformation. Bonds and angles for the
-geometry metrics: :data:`BONDS`, :data:`ANGLES`.
+identical hydrogens points where, a difference no chemist would call a conformation.
+Bonds and angles for the geometry metrics: :data:`BONDS`, :data:`ANGLES`.
 
 Reference: Langevin molecular dynamics, see :mod:`boltzbench.targets.ethanol_md`.
 """
