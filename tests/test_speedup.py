@@ -14,6 +14,7 @@ def _cell(method, seed, fixed, per_draw, quality, tier="ok"):
         "seed": seed,
         "status": "ok",
         "tier": tier,
+        "primary_metric": "rama_kl",
         "rama_kl": quality,
         "energy_w1": 1.0,
         "fixed_seconds": fixed,

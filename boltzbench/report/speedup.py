@@ -20,6 +20,8 @@ import math
 
 import pandas as pd
 
+from boltzbench.report.tables import primary_metrics
+
 #: the draws the claim is priced at (issue 35: 1e4 decorrelated conformations)
 N_DRAWS = 10_000
 BASELINE = "md"
@@ -40,18 +42,17 @@ COLUMNS = [
 ]
 
 
-def speedup(runs: pd.DataFrame, n: int = N_DRAWS, primary: dict | None = None) -> pd.DataFrame:
+def speedup(runs: pd.DataFrame, n: int = N_DRAWS) -> pd.DataFrame:
     """One row per (target, budget, method) with ok-tier cells, on targets where
-    ``md`` has some (empty otherwise); ``primary`` maps a target to its primary metric
-    (default ``rama_kl`` where present, else ``mmd_multi``)."""
+    ``md`` has some (empty otherwise); quality is each target's primary metric as its
+    records declare it (:func:`boltzbench.report.tables.primary_metrics`)."""
     if runs.empty or BASELINE not in set(runs.get("method", [])):
         return pd.DataFrame(columns=COLUMNS)
     ok = runs[(runs["status"] == "ok") & (runs.get("tier", "ok") == "ok")]
+    primary = primary_metrics(ok)
     rows = []
     for (target, budget), cells in ok.groupby(["target", "budget"], dropna=False):
-        metric = (primary or {}).get(target) or (
-            "rama_kl" if "rama_kl" in cells and cells["rama_kl"].notna().any() else "mmd_multi"
-        )
+        metric = primary[target]
         by_method = {m: _row(c, n, metric) for m, c in cells.groupby("method")}
         if BASELINE not in by_method:
             continue
