@@ -13,9 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from boltzbench.baselines.mcmc import ChainConfig, ChainMethod, DualAveraging, mixed_steps
+from boltzbench.baselines.mcmc import (
+    ChainConfig,
+    ChainMethod,
+    DualAveraging,
+    mixed_steps,
+    per_draw_factor,
+)
 
 from boltzbench.budget import unit_cost
+from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 
 #: Stan-like warm-up windows, as fractions of the planned warm-up: steps only before the
@@ -43,6 +50,9 @@ class HMCConfig(ChainConfig):
             per chain, MALA's warm-up cost; keeping every transition costs half MALA's
             10 steps per draw. (On the 10-D Gaussian of ``benchmarks/bench_mcmc.py``:
             bulk ESS per production gradient 0.22 against MALA's 0.08.)
+        min_transitions: the chain-count rule's transitions per chain (see
+            :mod:`boltzbench.baselines.mcmc`). Under a budget too small for the draws at
+            ``n_leapfrog`` steps each the mean trajectory is shortened (at least one step).
     """
 
     n_leapfrog: int = 5
@@ -70,11 +80,19 @@ class HMC(ChainMethod):
     Config = HMCConfig
     config: HMCConfig
 
+    def _size_to_budget(self, target: Counter) -> None:
+        """The mean trajectory length: ``n_leapfrog``, shortened where the budget cannot
+        pay for the draws at that many steps each (:func:`per_draw_factor`)."""
+        self.n_leapfrog = per_draw_factor(target, target.n_samples, self.config.n_leapfrog, 1)
+
+    def _chain_transition_cost(self) -> float:
+        return unit_cost(self.target, grad=self.n_leapfrog)
+
     def _transition_cost(self) -> float:
-        return unit_cost(self.target, grad=self.n_chains * self.config.n_leapfrog)
+        return unit_cost(self.target, grad=self.n_chains * self.n_leapfrog)
 
     def _max_transition_cost(self) -> float:
-        return unit_cost(self.target, grad=self.n_chains * (2 * self.config.n_leapfrog - 1))
+        return unit_cost(self.target, grad=self.n_chains * (2 * self.n_leapfrog - 1))
 
     def _start(self, x0: torch.Tensor) -> None:
         c = self.config
@@ -95,7 +113,7 @@ class HMC(ChainMethod):
         p = torch.randn(x.shape, generator=self.gen) / m_inv.sqrt()
         h0 = e + 0.5 * (p * p * m_inv).sum(1)
         x1, p1 = x, p + 0.5 * h * s
-        n_steps = int(torch.randint(1, 2 * self.config.n_leapfrog, (1,), generator=self.gen).item())
+        n_steps = int(torch.randint(1, 2 * self.n_leapfrog, (1,), generator=self.gen).item())
         self.leapfrog_steps += n_steps
         for step in range(n_steps):
             x1 = x1 + h * m_inv * p1
@@ -148,4 +166,5 @@ class HMC(ChainMethod):
             "step_size": float(log_h.median().exp()),
             "step_size_spread": float((log_h.max() - log_h.min()).exp()),
             "inv_mass_mean": float(self.inv_mass.mean()),
+            "n_leapfrog": float(self.n_leapfrog),
         }

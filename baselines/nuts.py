@@ -15,6 +15,14 @@ length (25, 50, 100, ... after an initial buffer of 75 transitions, with a termi
 of 50; scaled 15 % / 75 % / 10 % for short warm-ups). After every metric update the step
 size is re-initialised by Stan's doubling/halving heuristic and dual averaging restarts.
 
+Chains: the chain-count rule of :mod:`boltzbench.baselines.mcmc` (at most ``n_chains``,
+each at least ``min_transitions`` transitions) at a measured cost per transition: under a
+budget a pilot of :data:`PILOT_CHAINS` chains runs :data:`PLAN_AFTER` warm-up transitions
+from the broad start first (charged to training, then discarded), and the mean tree of its
+last transitions prices one transition. Early trees are longer than tuned ones (on ``aldp``
+290 leapfrog steps in warm-up against 7 in production), so the estimate errs toward fewer,
+longer chains.
+
 Layout: this module holds the settings (:class:`NUTSConfig`), the warm-up windows and the
 registered sampler with its warm-up, budget plan and production; the transition kernel
 (tree building, the U-turn criterion) is in :mod:`boltzbench.baselines.nuts_tree`.
@@ -23,7 +31,7 @@ registered sampler with its warm-up, budget plan and production; the transition 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from boltzbench.baselines.mcmc import (
@@ -33,8 +41,9 @@ from boltzbench.baselines.mcmc import (
     ChainMethod,
     DualAveraging,
     _is_checkpoint,
+    chain_count,
 )
-from boltzbench.baselines.nuts_tree import NUTSKernel
+from boltzbench.baselines.nuts_tree import NUTSKernel, adaptation_windows  # noqa: F401
 
 from boltzbench.budget import MARGIN, affordable, has_budget, unit_cost
 from boltzbench.counter import BudgetExceeded, Counter
@@ -43,6 +52,11 @@ from boltzbench.rng import generator
 
 #: warm-up transitions whose costs estimate a production transition's (the latest ones)
 COST_WINDOW = 20
+#: chains of the pilot run that prices a transition for the chain-count rule, the pilot's
+#: latest transitions that are averaged, and the offset of its seed from the cell's
+PILOT_CHAINS = 4
+PILOT_WINDOW = 5
+PILOT_SEED = 7_919_000
 
 
 @dataclass
@@ -51,8 +65,10 @@ class NUTSConfig(ChainConfig):
     transitions, each costing its tree's leapfrog steps in gradients per chain).
 
     Attributes:
-        n_chains: chains in parallel. Fewer than MALA's 200: a NUTS transition costs
-            several gradients, and warm-up costs grow with the number of chains.
+        n_chains: chains in parallel without a budget, and at most under one.
+        min_transitions: the chain-count rule's transitions per chain; each NUTS
+            transition is a whole trajectory (at 1e4 on gmm4, banana and the funnel, 30
+            gave 19–71 chains and 150 gave 1–14, which scored 1.4–17× worse).
         warmup: warm-up transitions per chain (Stan-like windows are laid out on it).
             Under a budget it is an upper bound: after ``PLAN_AFTER`` transitions the
             length is set to half of what is left once production at thin 1 (at the
@@ -68,8 +84,9 @@ class NUTSConfig(ChainConfig):
         adapt_metric: estimate a diagonal mass matrix in the slow windows (False: identity).
     """
 
-    n_chains: int = 64
+    n_chains: int = 200
     warmup: int = 500
+    min_transitions: int = 30
     thin: int = 1
     target_accept: float = 0.8
     step_size: float = 0.1
@@ -81,31 +98,6 @@ class NUTSConfig(ChainConfig):
         super().validate()
         if self.step_size <= 0 or self.max_depth < 1 or self.max_delta_h <= 0:
             raise ValueError(f"invalid NUTS settings in {self}")
-
-
-def adaptation_windows(
-    warmup: int, init_buffer: int = 75, term_buffer: int = 50, base_window: int = 25
-) -> list[tuple[int, int]]:
-    """The slow windows [start, end) of Stan's windowed adaptation over ``warmup``
-    transitions: after an initial buffer, windows of doubling length, the last stretched to
-    the terminal buffer; none under 20 transitions; buffers 15 % and 10 % (the windows the
-    rest) when the default ones do not fit."""
-    if warmup < 20:
-        return []
-    if init_buffer + term_buffer + base_window > warmup:
-        init_buffer, term_buffer = int(0.15 * warmup), int(0.1 * warmup)
-        base_window = warmup - init_buffer - term_buffer
-    last = warmup - term_buffer
-    windows = [(init_buffer, init_buffer + base_window)]
-    size = base_window
-    while windows[-1][1] < last:
-        start = windows[-1][1]
-        size *= 2
-        end = start + size
-        if end + 2 * size > last:  # the next window would not fit: stretch this one
-            end = last
-        windows.append((start, end))
-    return windows
 
 
 @register_method("nuts")
@@ -132,6 +124,7 @@ class NUTS(NUTSKernel, ChainMethod):
 
     Config = NUTSConfig
     config: NUTSConfig
+    _pilot = False  # a pilot run counts no chains of its own
 
     # ------------------------------------------------------------------ fit
     def fit(self, target: Counter, *, seed: int) -> None:
@@ -140,8 +133,9 @@ class NUTS(NUTSKernel, ChainMethod):
         self.target = target
         self.gen = generator(seed)
         self._unit = unit_cost(target, grad=1)
+        self.n_chains = self._count_chains(target, seed)
         self._fail_if_unaffordable()
-        n = c.n_chains
+        n = self.n_chains
         self.h = torch.full((n,), c.step_size * float(target.init_std))
         self.inv_mass = torch.ones(target.dim)
         self._to_go: int | None = None  # production transitions left (None in warm-up)
@@ -180,20 +174,42 @@ class NUTS(NUTSKernel, ChainMethod):
                     self._windows = adaptation_windows(warmup) if c.adapt_metric else []
         self._end_warmup(i)
 
+    def _count_chains(self, target: Counter, seed: int) -> int:
+        """The chain-count rule at the cost of one transition of one chain, measured by a
+        pilot run under a budget (see the module docstring); ``n_chains`` without one."""
+        c = self.config
+        self.pilot_evals = 0.0
+        if not has_budget(target) or self._pilot:
+            return c.n_chains
+        draws = getattr(target, "n_samples", None) or c.n_chains
+        if draws * self._unit > target.remaining - MARGIN * target.budget:
+            raise BudgetExceeded(
+                f"nuts: {draws} draws need at least {draws * self._unit:g} budget units (one "
+                f"leapfrog step each), more than the budget of {target.budget:g} less a margin"
+            )
+        k = min(PILOT_CHAINS, c.n_chains)
+        pilot = NUTS(replace(c, n_chains=k, warmup=PLAN_AFTER, snapshots=False))
+        pilot._pilot = True
+        before = target.used
+        pilot.fit(target, seed=seed + PILOT_SEED)
+        self.pilot_evals = target.used - before
+        recent = pilot._costs[-PILOT_WINDOW:]
+        per_chain = max(sum(recent) / len(recent) / k, self._unit)
+        return chain_count(target, c.n_chains, c.min_transitions, per_chain)
+
     def _fail_if_unaffordable(self) -> None:
         """Raise BudgetExceeded before any evaluation when the budget cannot pay for the
         starting points and the cheapest production (one leapfrog step per transition)."""
         t = self.target
         if not has_budget(t):
             return
-        c = self.config
-        need = c.n_chains * (1 + self._production_rounds()) * self._unit
-        if need > (1 - MARGIN) * t.budget:
+        need = self.n_chains * (1 + self._production_rounds()) * self._unit
+        if need > t.remaining - MARGIN * t.budget:
             rounds = self._production_rounds()
             raise BudgetExceeded(
-                f"nuts: {rounds} rounds of {c.n_chains} chains need at least "
+                f"nuts: {rounds} rounds of {self.n_chains} chains need at least "
                 f"{need:g} budget units (one leapfrog step per transition), more than "
-                f"{1 - MARGIN:g} × the budget of {t.budget}"
+                f"the {t.remaining:g} left after the pilot, less a margin of {MARGIN:g}"
             )
 
     def _end_warmup(self, done: int) -> None:
@@ -204,12 +220,12 @@ class NUTS(NUTSKernel, ChainMethod):
     # budget planning -----------------------------------------------------------------
     def _production_rounds(self) -> int:
         """Production rounds (one draw per chain each) for the samples the cell asks for."""
-        n = getattr(self.target, "n_samples", None) or self.config.n_chains
-        return math.ceil(n / self.config.n_chains)
+        n = getattr(self.target, "n_samples", None) or self.n_chains
+        return math.ceil(n / self.n_chains)
 
     def _mean_cost(self) -> float:
         recent = self._costs[-COST_WINDOW:]
-        return max(sum(recent) / len(recent), self.config.n_chains * self._unit)
+        return max(sum(recent) / len(recent), self.n_chains * self._unit)
 
     def _expected(self, k: int) -> float:
         """A cautious cost of k more transitions: k × mean + 3 √k × sd of the latest
@@ -237,7 +253,7 @@ class NUTS(NUTSKernel, ChainMethod):
         t = self.target
         if not has_budget(t):
             return math.inf
-        n = self.config.n_chains
+        n = self.n_chains
         if self._to_go is None:  # warm-up
             reserve = n * self._production_rounds() * self._unit + MARGIN * t.budget
         else:
@@ -251,7 +267,7 @@ class NUTS(NUTSKernel, ChainMethod):
         and the production cost measured so far (at first the cautious warm-up estimate),
         so the rounds spread the budget evenly and the last ones absorb the error."""
         c = self.config
-        rounds = math.ceil(n / c.n_chains)
+        rounds = math.ceil(n / self.n_chains)
         budgeted = has_budget(self.target) and bool(self._costs)
         draws, thins = [], []
         spent, done = 0.0, 0  # production cost and transitions so far
@@ -279,7 +295,7 @@ class NUTS(NUTSKernel, ChainMethod):
             while thin > 1 and self._expected(rounds_left * thin) > left:
                 thin -= 1
             return thin
-        per_transition = max(spent / done, self.config.n_chains * self._unit)
+        per_transition = max(spent / done, self.n_chains * self._unit)
         return max(1, int(left / (rounds_left * per_transition)))
 
     # ------------------------------------------------------------------ step size (warm-up)
@@ -350,6 +366,7 @@ class NUTS(NUTSKernel, ChainMethod):
             "inv_mass_mean": float(self.inv_mass.mean()),
             "metric_updates": float(self.metric_updates),
             "budget_capped": float(self.budget_capped),
+            "pilot_evals": float(self.pilot_evals),
         }
         for phase, st in self._stats.items():
             if st["transitions"]:

@@ -7,6 +7,8 @@ sampler, its settings, warm-up and budget plan are in :mod:`boltzbench.baselines
   chains: the kinetic energy, momentum draws and the leapfrog step, the iterative doubling
   of a transition synchronised across chains, and the leaf-by-leaf building of a subtree
   (:class:`_Subtree`) with uniform progressive sampling of its proposal.
+- :func:`adaptation_windows`: the slow windows of Stan's warm-up, on which the sampler
+  lays out its mass-matrix updates.
 """
 
 from __future__ import annotations
@@ -18,6 +20,31 @@ from typing import Any
 import torch
 
 from boltzbench.counter import Counter
+
+
+def adaptation_windows(
+    warmup: int, init_buffer: int = 75, term_buffer: int = 50, base_window: int = 25
+) -> list[tuple[int, int]]:
+    """The slow windows [start, end) of Stan's windowed adaptation over ``warmup``
+    transitions: after an initial buffer, windows of doubling length, the last stretched to
+    the terminal buffer; none under 20 transitions; buffers 15 % and 10 % (the windows the
+    rest) when the default ones do not fit."""
+    if warmup < 20:
+        return []
+    if init_buffer + term_buffer + base_window > warmup:
+        init_buffer, term_buffer = int(0.15 * warmup), int(0.1 * warmup)
+        base_window = warmup - init_buffer - term_buffer
+    last = warmup - term_buffer
+    windows = [(init_buffer, init_buffer + base_window)]
+    size = base_window
+    while windows[-1][1] < last:
+        start = windows[-1][1]
+        size *= 2
+        end = start + size
+        if end + 2 * size > last:  # the next window would not fit: stretch this one
+            end = last
+        windows.append((start, end))
+    return windows
 
 
 def no_uturn(p_sharp_a: torch.Tensor, p_sharp_b: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:

@@ -8,13 +8,18 @@ few for the swaps to carry a hot replica's mode down the ladder.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-from boltzbench.baselines.mcmc import ChainConfig, ChainMethod, DualAveraging, mala_step
+from boltzbench.baselines.mcmc import (
+    ChainConfig,
+    ChainMethod,
+    DualAveraging,
+    mala_step,
+    per_draw_factor,
+)
 
-from boltzbench.budget import MARGIN, has_budget, unit_cost
+from boltzbench.budget import unit_cost
 from boltzbench.counter import Counter
 from boltzbench.registry import register_method
 
@@ -30,8 +35,11 @@ class PTConfig(ChainConfig):
         min_transitions: under a budget, the chains per temperature are
             min(n_chains, budget / (n_temps × min_transitions × gradient cost)), at least
             one, so that each replica makes at least this many transitions (warm-up and
-            production) when the budget allows one chain that many.
+            production) when the budget allows one chain that many (the chain-count rule
+            of :mod:`boltzbench.baselines.mcmc`).
         n_temps: replicas per chain, on a geometric ladder T_k = t_max^(k/(n_temps−1)).
+            Under a budget too small for the draws at n_temps gradients each only the
+            coldest rungs are kept (at least two; see ``per_draw_factor``).
         t_max: the hottest temperature (in units of kT; barriers of a few tens of kT are
             crossed at T = 30 in a few steps).
         step_size: initial MALA step per replica, relative to init_std² × T_k; adapted per
@@ -61,43 +69,41 @@ class ParallelTempering(ChainMethod):
     Config = PTConfig
     config: PTConfig
 
-    def _chains(self, target: Counter) -> int:
-        c = self.config
-        if c.min_transitions < 1:
-            raise ValueError(f"min_transitions must be positive, got {c.min_transitions}")
-        if not has_budget(target):
-            return c.n_chains
-        per_replica = c.min_transitions * unit_cost(target, grad=c.n_temps)
-        fit = math.floor((1.0 - MARGIN) * target.remaining / per_replica)
-        return max(1, min(c.n_chains, fit))
+    def _size_to_budget(self, target: Counter) -> None:
+        """Under a budget too small for the draws at ``n_temps`` gradients each, keep the
+        ladder's coldest rungs only (at least two; :func:`per_draw_factor`)."""
+        self.n_temps = per_draw_factor(target, target.n_samples, self.config.n_temps, 2)
+
+    def _chain_transition_cost(self) -> float:
+        return unit_cost(self.target, grad=self.n_temps)
 
     def _start_cost(self) -> float:
-        return unit_cost(self.target, grad=self.config.n_temps * self.n_chains)
+        return unit_cost(self.target, grad=self.n_temps * self.n_chains)
 
     def _transition_cost(self) -> float:
-        return unit_cost(self.target, grad=self.config.n_temps * self.n_chains)
+        return unit_cost(self.target, grad=self.n_temps * self.n_chains)
 
     def _start(self, x0: torch.Tensor) -> None:
         c = self.config
         if c.n_temps < 2 or c.t_max <= 1.0 or c.step_size <= 0:
             raise ValueError(f"invalid parallel-tempering settings {c}")
-        k = torch.arange(c.n_temps, dtype=torch.float32)
-        self.temps = c.t_max ** (k / (c.n_temps - 1))  # [K]
+        k = torch.arange(self.n_temps, dtype=torch.float32)
+        self.temps = c.t_max ** (k / (c.n_temps - 1))  # [K]: the ladder's n_temps coldest
         n = self.n_chains
         # row r = k * n + chain: replica of chain `chain` at temperature k
-        x = torch.cat([x0, self._initial((c.n_temps - 1) * n)])
+        x = torch.cat([x0, self._initial((self.n_temps - 1) * n)])
         self.beta = (1.0 / self.temps).repeat_interleave(n)[:, None]  # [K n, 1]
         self.h_k = c.step_size * float(self.target.init_std) ** 2 * self.temps  # [K]
         self.adapter = DualAveraging(self.h_k.clone(), c.target_accept)
         self.state = (x, *self.target.energy_and_score(x))
-        self.swaps_tried = torch.zeros(c.n_temps - 1)
-        self.swaps_taken = torch.zeros(c.n_temps - 1)
+        self.swaps_tried = torch.zeros(self.n_temps - 1)
+        self.swaps_taken = torch.zeros(self.n_temps - 1)
         self._t = 0
         self.transitions = 0
         self._mala_accepted = {"train": 0.0, "sample": 0.0}  # T = 1 replica's MALA steps
 
     def _transition(self, adapt: bool) -> torch.Tensor:
-        n, k = self.n_chains, self.config.n_temps
+        n, k = self.n_chains, self.n_temps
         h = self.h_k.repeat_interleave(n)[:, None]
         self.state, prob, accept = mala_step(self.target, self.state, h, self.gen, self.beta)
         if adapt:
@@ -111,7 +117,7 @@ class ParallelTempering(ChainMethod):
     def _swap(self, parity: int) -> torch.Tensor:
         """Swap neighbouring replicas (pairs starting at ``parity``); returns the mask [n]
         of T = 1 chains that received another replica's point."""
-        n, k = self.n_chains, self.config.n_temps
+        n, k = self.n_chains, self.n_temps
         x, e, s = (t.reshape(k, n, *t.shape[1:]) for t in self.state)
         betas = 1.0 / self.temps
         lo = torch.arange(parity, k - 1, 2)
@@ -153,5 +159,6 @@ class ParallelTempering(ChainMethod):
             "swap_acceptance_mean": float(rates.mean()),
             "step_size_t1": float(self.h_k[0]),
             "n_chains": float(self.n_chains),
+            "n_temps": float(self.n_temps),
             "transitions_per_replica": float(self.transitions),
         }

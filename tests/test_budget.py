@@ -47,8 +47,12 @@ def test_smc_stops_tempering_when_the_budget_runs_out(name):
 
 
 def test_a_budget_too_small_for_the_samples_fails_cleanly():
+    """500 pays for 200 draws from one chain (the chain-count rule); 150 cannot pay for
+    one transition per draw."""
+    counter, x = _run("mala", 500)
+    assert x.shape == (200, 2) and counter.used <= 500
     with pytest.raises(BudgetExceeded):
-        _run("mala", 500)
+        _run("mala", 150)
 
 
 @pytest.mark.parametrize("target_name", ["funnel", "dw4"])
