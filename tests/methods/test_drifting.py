@@ -204,3 +204,30 @@ def test_force_drift_ignores_samples_whose_score_is_not_finite():
     assert torch.allclose(v[2], (0.8**2 * a @ scores[keep] - (a @ x[keep] - x[2]))[0], atol=1e-6)
     # all scores non-finite: no drift at all
     assert torch.equal(force_drift(x, torch.full_like(x, float("nan")), 0.8), torch.zeros_like(x))
+
+
+@pytest.mark.parametrize(
+    "budget, batch, steps",
+    [
+        # one sample costs 3 energies (shared IS at three bandwidths); the first step prices
+        # it at min_batch 16, then batch = ⌊(0.98 B − 48) / (100 × 3)⌋ within [16, 512]
+        (4_000, 16, 1 + (3920 - 48) // 48),
+        (40_000, (39_200 - 48) // 300, 1 + (39_200 - 48) // (3 * ((39_200 - 48) // 300))),
+        (200_000, 512, 1 + (196_000 - 48) // 1536),
+    ],
+)
+def test_under_a_budget_the_batch_is_sized_for_budget_steps(budget, batch, steps):
+    """budget_steps = 100: a small budget trains min_batch samples a step for fewer steps,
+    a middling one the batch that pays for 100 steps, a large one batch_size for more."""
+    from boltzbench.targets.gmm import GMM4
+
+    config = DriftingConfig(**{**SMALL, "batch_size": 512}, budget_steps=100, min_batch=16)
+    counter = Counter(GMM4(), budget=budget)
+    method = Drifting(config)
+    with charging(counter, "train"):
+        method.fit(counter, seed=0)
+    d = method.diagnostics()
+    assert (d["batch_size"], d["train_steps"]) == (batch, steps)
+    assert 0.9 * budget <= counter.used <= budget
+    with pytest.raises(ValueError, match="invalid sizes"):
+        Drifting(DriftingConfig(min_batch=1024)).fit(Counter(GMM4()), seed=0)
