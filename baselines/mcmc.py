@@ -62,11 +62,17 @@ WARMUP_SHARE = 0.5
 #: the most of the budget that production at one transition per draw may take before a
 #: per-draw factor (HMC's trajectory length, PT's ladder) is shrunk
 PRODUCTION_SHARE = 0.6
+#: under a budget no chain gives more than this many draws (a floor on the chain count:
+#: 40 chains for 2000 draws), so that the share of chains per mode is not left to a few
+MAX_DRAWS_PER_CHAIN = 50
 
 
-def chain_count(target: Counter, cap: int, min_transitions: int, transition_cost: float) -> int:
+def chain_count(
+    target: Counter, cap: int, min_transitions: int, transition_cost: float, least: int = 1
+) -> int:
     """The chain-count rule: ``cap`` without a budget; under one
-    min(cap, ⌊(1 − MARGIN) × remaining / (min_transitions × transition_cost)⌋), at least 1.
+    min(cap, max(least, ⌊(1 − MARGIN) × remaining / (min_transitions × transition_cost)⌋)),
+    at least 1.
 
     ``transition_cost`` is the budget units of one transition of *one* chain (a gradient row
     for MALA, the mean trajectory length for HMC, the ladder for PT, the measured tree for
@@ -76,7 +82,7 @@ def chain_count(target: Counter, cap: int, min_transitions: int, transition_cost
     if not has_budget(target):
         return cap
     fit = math.floor((1.0 - MARGIN) * target.remaining / (min_transitions * transition_cost))
-    return max(1, min(cap, fit))
+    return max(1, min(cap, max(least, fit)))
 
 
 def per_draw_factor(target: Counter, n_draws: int | None, full: int, least: int) -> int:
@@ -180,7 +186,13 @@ class ChainMethod:
         """How many chains to run: :func:`chain_count` at the cost of one transition of one
         chain (:meth:`_chain_transition_cost`)."""
         c = self.config
-        return chain_count(target, c.n_chains, c.min_transitions, self._chain_transition_cost())
+        cost = self._chain_transition_cost()
+        return chain_count(target, c.n_chains, c.min_transitions, cost, self._least_chains(target))
+
+    def _least_chains(self, target: Counter) -> int:
+        """The fewest chains under a budget: each gives at most
+        :data:`MAX_DRAWS_PER_CHAIN` of the draws (so that the draws spread over modes)."""
+        return math.ceil((target.n_samples or 1) / MAX_DRAWS_PER_CHAIN)
 
     def _chain_transition_cost(self) -> float:
         """Expected budget units of one transition of one chain (a gradient row)."""

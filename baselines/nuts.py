@@ -66,9 +66,10 @@ class NUTSConfig(ChainConfig):
 
     Attributes:
         n_chains: chains in parallel without a budget, and at most under one.
-        min_transitions: the chain-count rule's transitions per chain; each NUTS
-            transition is a whole trajectory (at 1e4 on gmm4 and banana, 30 gave 19–71
-            chains, within 1.25× of 64 fixed chains, and 75 gave 7–28, about 4× worse).
+        min_transitions: the chain-count rule's transitions per chain (above its floor
+            of one chain per 50 draws): at the quick budgets 300 gave 62 chains on banana
+            (MMD_multi 0.0025) where 30 gave 200 (0.0073), and 115 on double_well (0.22
+            against 0.27); see docs/investigations/chain_and_batch_sizing.md.
         warmup: warm-up transitions per chain (Stan-like windows are laid out on it).
             Under a budget it is an upper bound: after ``PLAN_AFTER`` transitions the
             length is set to half of what is left once production at thin 1 (at the
@@ -86,7 +87,7 @@ class NUTSConfig(ChainConfig):
 
     n_chains: int = 200
     warmup: int = 500
-    min_transitions: int = 30
+    min_transitions: int = 300
     thin: int = 1
     target_accept: float = 0.8
     step_size: float = 0.1
@@ -195,7 +196,9 @@ class NUTS(NUTSKernel, ChainMethod):
         self.pilot_evals = target.used - before
         recent = pilot._costs[-PILOT_WINDOW:]
         per_chain = max(sum(recent) / len(recent) / k, self._unit)
-        return chain_count(target, c.n_chains, c.min_transitions, per_chain)
+        return chain_count(
+            target, c.n_chains, c.min_transitions, per_chain, self._least_chains(target)
+        )
 
     def _fail_if_unaffordable(self) -> None:
         """Raise BudgetExceeded before any evaluation when the budget cannot pay for the

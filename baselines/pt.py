@@ -77,6 +77,11 @@ class ParallelTempering(ChainMethod):
     def _chain_transition_cost(self) -> float:
         return unit_cost(self.target, grad=self.n_temps)
 
+    def _least_chains(self, target: Counter) -> int:
+        """One: PT keeps its own rule (its swaps need transitions per replica more than its
+        T = 1 chains need numbers)."""
+        return 1
+
     def _start_cost(self) -> float:
         return unit_cost(self.target, grad=self.n_temps * self.n_chains)
 

@@ -85,9 +85,12 @@ class DriftingConfig:
         budget_steps, min_batch: under a budget the batch is sized so that the budget pays
             for ``budget_steps`` steps (the paper's 3000): the first step runs
             ``min_batch`` samples and prices one sample's evaluations k, then the batch is
-            ⌊0.98 B / (budget_steps × k)⌋ clamped to [min_batch, batch_size], and the run
-            takes as many steps as the rest pays for. At 5e5 on gmm4 a fixed 512 left 319
-            steps and modes too wide (per-coordinate spread 0.40–0.46 against 0.25).
+            ⌊0.98 B / (budget_steps × k)⌋ clamped to [min_batch, batch_size] (min_batch
+            itself at most batch_size), and the run takes as many steps as the rest pays
+            for. At 5e5 on gmm4 a fixed 512 left 319 steps and modes too wide
+            (per-coordinate spread 0.40–0.46 against 0.25); but at 3.16e5 a floor of 64
+            made banana 17× worse while gmm4 gained 11× (256: a compromise, see
+            docs/investigations/chain_and_batch_sizing.md).
         lr: Adam learning rate (decayed by cosine to 10% over the run).
         noise_dim, hidden, layers: generator MLP shape (SiLU, PyTorch's default
             initialisation: the first samples are concentrated near the origin, about
@@ -115,7 +118,7 @@ class DriftingConfig:
     batch_size: int = 512
     steps: int = 3000
     budget_steps: int = 3000
-    min_batch: int = 64
+    min_batch: int = 256
     lr: float = 1e-3
     noise_dim: int = 32
     hidden: int = 256
@@ -138,7 +141,7 @@ class DriftingConfig:
             raise ValueError(f"normalize must be none or rms, got {self.normalize!r}")
         if self.batch_size < 2 or self.steps < 0 or self.n_proposals < 1:
             raise ValueError(f"invalid sizes in {self}")
-        if not 2 <= self.min_batch <= self.batch_size or self.budget_steps < 1:
+        if self.min_batch < 2 or self.budget_steps < 1:
             raise ValueError(f"invalid sizes in {self}")
 
 
@@ -188,7 +191,8 @@ class _OneStepSampler:
         steps, sched = c.steps, None
         budgeted = has_budget(target) and self.budget_sets_steps
         # budgeted: the first step prices a sample at min_batch, the second the sized batch
-        self.batch = c.min_batch if budgeted else c.batch_size
+        least = min(c.min_batch, c.batch_size)
+        self.batch = least if budgeted else c.batch_size
         if not budgeted:
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, max(1, steps), eta_min=0.1 * c.lr
@@ -211,7 +215,7 @@ class _OneStepSampler:
             if sched is None and step == 1:  # budgeted: size the batch from one sample's cost
                 per_sample = (target.used - before) / self.batch
                 fit = affordable(target, c.budget_steps * per_sample) if per_sample > 0 else 0
-                self.batch = max(c.min_batch, min(c.batch_size, fit))
+                self.batch = max(least, min(c.batch_size, fit))
                 steps = 2 if affordable(target, per_sample * self.batch) else 1
             elif sched is None:  # the sized batch's cost sets the number of steps
                 cost = target.used - before  # (a step that evaluates nothing: c.steps)

@@ -34,6 +34,8 @@ def test_chain_count_is_the_cap_without_a_budget_and_the_closed_form_under_one()
         assert chain_count(counter, 200, 500, cost) == expected
         assert expected == max(1, min(200, math.floor((1 - MARGIN) * budget / (500 * cost))))
     assert chain_count(Counter(target, budget=10), 200, 500, 1.0) == 1  # at least one
+    assert chain_count(Counter(target, budget=1e4), 200, 500, 1.0, least=40) == 40  # floor
+    assert chain_count(Counter(target, budget=1e4), 30, 500, 1.0, least=40) == 30  # cap wins
     with pytest.raises(ValueError, match="min_transitions"):
         chain_count(Counter(target, budget=1e4), 200, 0, 1.0)
 
@@ -90,4 +92,4 @@ def test_nuts_prices_a_transition_with_a_charged_pilot():
     own = nuts.leapfrog_steps["train"] + nuts.leapfrog_steps["sample"] + nuts.search_steps
     c = counter.counts
     assert c.grad_evals_train + c.grad_evals_sample == own + d["pilot_evals"] + d["chains"]
-    assert 1 <= d["chains"] < 200  # fewer than the cap at this budget
+    assert 10 <= d["chains"] < 200  # at least one chain per 50 draws, under the cap
