@@ -21,18 +21,22 @@ fits (its cost bound, :meth:`ChainMethod._max_transition_cost`, is left).
 Chain counts: one rule for every chain method (:func:`chain_count`). Without a budget a
 method runs its config's ``n_chains``. Under one it runs as many chains as the budget can
 give ``min_transitions`` transitions each (at the method's cost of one transition of one
-chain), at most ``n_chains`` and at least one. The trade-off: more chains allocate mass
+chain), at most ``n_chains``, and never fewer than one chain per
+:data:`MAX_DRAWS_PER_CHAIN` draws (PT: one). The trade-off: more chains allocate mass
 between modes better (the share of chains in a mode has sd √(p(1 − p)/n): 0.031 with 200
 chains on gmm4, 0.054 with 64) and spend less warm-up per draw; fewer chains run longer,
 so each forgets its broad start and tunes its step. Measured at 1e4 (2000 draws, seeds
 0–2, median MMD_multi): MALA with 196 chains against 19 (``min_transitions`` 50 against
 500) scores 0.004 against 0.18 on gmm4, 0.029 against 0.042 on banana, 0.29 against 0.45
 on double_well, but 0.98 against 0.39 on the funnel, whose neck only long chains reach.
-Chains win on three of four, so ``min_transitions`` is small: 50 for MALA, ULA and HMC, 30
-NUTS trajectories; parallel tempering keeps 500 (its swaps need that many transitions to
-carry a hot replica's mode down the ladder). Methods whose draws cost several gradients
-each (HMC's trajectory, PT's ladder) also shrink that factor when the budget cannot pay
-for the draws at one transition each (:func:`per_draw_factor`), instead of failing.
+Chains win on three of four, so ``min_transitions`` is small for MALA, ULA and HMC (50);
+NUTS, whose trajectories go further, runs 300 above the floor (on banana at the quick
+budget 200 chains scored 0.0073, 67 scored 0.0012; see
+docs/investigations/chain_and_batch_sizing.md); parallel tempering keeps 500 (its
+swaps need that many transitions to carry a hot replica's mode down the ladder).
+Methods whose draws cost several gradients each (HMC's trajectory, PT's ladder) also
+shrink that factor when the budget cannot pay for the draws at one transition each
+(:func:`per_draw_factor`), instead of failing.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ WARMUP_SHARE = 0.5
 #: per-draw factor (HMC's trajectory length, PT's ladder) is shrunk
 PRODUCTION_SHARE = 0.6
 #: under a budget no chain gives more than this many draws (a floor on the chain count:
-#: 40 chains for 2000 draws), so that the share of chains per mode is not left to a few
-MAX_DRAWS_PER_CHAIN = 50
+#: 67 chains for 2000 draws), so that the share of chains per mode is not left to a few
+MAX_DRAWS_PER_CHAIN = 30
 
 
 def chain_count(

@@ -67,7 +67,7 @@ class NUTSConfig(ChainConfig):
     Attributes:
         n_chains: chains in parallel without a budget, and at most under one.
         min_transitions: the chain-count rule's transitions per chain (above its floor
-            of one chain per 50 draws): at the quick budgets 300 gave 62 chains on banana
+            of one chain per 30 draws): at the quick budgets 300 gave 62 chains on banana
             (MMD_multi 0.0025) where 30 gave 200 (0.0073), and 115 on double_well (0.22
             against 0.27); see docs/investigations/chain_and_batch_sizing.md.
         warmup: warm-up transitions per chain (Stan-like windows are laid out on it).
