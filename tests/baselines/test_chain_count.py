@@ -11,19 +11,17 @@ from boltzbench.baselines.nuts import NUTS, NUTSConfig
 from boltzbench.baselines.pt import ParallelTempering, PTConfig
 
 from boltzbench.budget import MARGIN
-from boltzbench.counter import Counter, charging
+from boltzbench.counter import Counter
+from boltzbench.driver import run_method
 from boltzbench.protocols import build_method
 from boltzbench.registry import METHODS, TARGETS
 from boltzbench.testing import CorrelatedGaussian
 
 
 def _run(method, target, n, budget=None, seed=0):
+    """Fit and draw n as a cell does (boltzbench.driver.run_method): samples and counter."""
     counter = Counter(target, budget=budget, n_samples=n)
-    with charging(counter, "train"):
-        method.fit(counter, seed=seed)
-    with charging(counter, "sample"):
-        x = method.sample(n)
-    return x, counter
+    return run_method(method, counter, seed, n).samples, counter
 
 
 def test_chain_count_is_the_cap_without_a_budget_and_the_closed_form_under_one():
