@@ -80,17 +80,8 @@ class DriftingConfig:
         bandwidths: kernel bandwidths σ, relative to the target's ``init_std``; the drift
             is the average over them.
         step_size: η, the drift step in the loss target x + ηV.
-        batch_size: generated samples per training step; under a budget the most.
-        steps: training steps without a budget (under one: as many as the budget allows).
-        budget_steps, min_batch: under a budget the batch is sized so that the budget pays
-            for ``budget_steps`` steps (the paper's 3000): the first step runs
-            ``min_batch`` samples and prices one sample's evaluations k, then the batch is
-            ⌊0.98 B / (budget_steps × k)⌋ clamped to [min_batch, batch_size] (min_batch
-            itself at most batch_size), and the run takes as many steps as the rest pays
-            for. At 5e5 on gmm4 a fixed 512 left 319 steps and modes too wide
-            (per-coordinate spread 0.40–0.46 against 0.25); but at 3.16e5 a floor of 64
-            made banana 17× worse while gmm4 gained 11× (256: a compromise, see
-            docs/investigations/chain_and_batch_sizing.md).
+        batch_size: generated samples per training step.
+        steps: training steps (under a budget: as many as the budget allows).
         lr: Adam learning rate (decayed by cosine to 10% over the run).
         noise_dim, hidden, layers: generator MLP shape (SiLU, PyTorch's default
             initialisation: the first samples are concentrated near the origin, about
@@ -117,8 +108,6 @@ class DriftingConfig:
     step_size: float = 0.1
     batch_size: int = 512
     steps: int = 3000
-    budget_steps: int = 3000
-    min_batch: int = 256
     lr: float = 1e-3
     noise_dim: int = 32
     hidden: int = 256
@@ -140,8 +129,6 @@ class DriftingConfig:
         if self.normalize not in ("none", "rms"):
             raise ValueError(f"normalize must be none or rms, got {self.normalize!r}")
         if self.batch_size < 2 or self.steps < 0 or self.n_proposals < 1:
-            raise ValueError(f"invalid sizes in {self}")
-        if self.min_batch < 2 or self.budget_steps < 1:
             raise ValueError(f"invalid sizes in {self}")
 
 
@@ -189,11 +176,7 @@ class _OneStepSampler:
         # fixed noise for the training snapshots, from its own stream (training unchanged)
         probe = torch.randn(self.SNAPSHOT_SIZE, c.noise_dim, generator=generator(seed + 7919))
         steps, sched = c.steps, None
-        budgeted = has_budget(target) and self.budget_sets_steps
-        # budgeted: the first step prices a sample at min_batch, the second the sized batch
-        least = min(c.min_batch, c.batch_size)
-        self.batch = least if budgeted else c.batch_size
-        if not budgeted:
+        if not (has_budget(target) and self.budget_sets_steps):  # else: the first step's cost
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(
                 opt, max(1, steps), eta_min=0.1 * c.lr
             )
@@ -201,7 +184,7 @@ class _OneStepSampler:
         while step < steps:
             step += 1
             before = target.used
-            eps = torch.randn(self.batch, c.noise_dim, generator=self.gen)
+            eps = torch.randn(c.batch_size, c.noise_dim, generator=self.gen)
             x = self._forward(eps)
             with torch.no_grad():
                 xs = x.detach()
@@ -212,16 +195,10 @@ class _OneStepSampler:
             loss.backward()
             nn.utils.clip_grad_norm_(self.net.parameters(), c.grad_clip)
             opt.step()
-            if sched is None and step == 1:  # budgeted: size the batch from one sample's cost
-                per_sample = (target.used - before) / self.batch
-                fit = affordable(target, c.budget_steps * per_sample) if per_sample > 0 else 0
-                self.batch = max(least, min(c.batch_size, fit))
-                steps = 2 if affordable(target, per_sample * self.batch) else 1
-            elif sched is None:  # the sized batch's cost sets the number of steps
-                cost = target.used - before  # (a step that evaluates nothing: c.steps)
-                steps = step + affordable(target, cost) if cost > 0 else max(c.steps, step)
+            if sched is None:  # budgeted: the first step's cost sizes the run
+                steps = 1 + affordable(target, target.used - before)
                 sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                    opt, max(1, steps - step), eta_min=0.1 * c.lr
+                    opt, max(1, steps - 1), eta_min=0.1 * c.lr
                 )
             else:
                 sched.step()
@@ -255,8 +232,7 @@ class _OneStepSampler:
         """Training steps, the batch they ran and the final drift size ‖ηV‖²/scale² (the
         loss value), averaged over the last 100 steps."""
         tail = self.history[-100:]
-        batch = float(getattr(self, "batch", self.config.batch_size))
-        out = {"train_steps": float(len(self.history)), "batch_size": batch}
+        out = {"train_steps": float(len(self.history)), "batch_size": float(self.config.batch_size)}
         return {**out, "final_drift_sq": sum(tail) / len(tail)} if tail else out
 
 
