@@ -67,9 +67,15 @@ class NUTSConfig(ChainConfig):
     Attributes:
         n_chains: chains in parallel without a budget, and at most under one.
         min_transitions: the chain-count rule's transitions per chain (above its floor
-            of one chain per 30 draws): at the quick budgets 300 gave 62 chains on banana
-            (MMD_multi 0.0025) where 30 gave 200 (0.0073), and 115 on double_well (0.22
-            against 0.27); see docs/investigations/chain_and_batch_sizing.md.
+            of one chain per 30 draws). Enough for Stan's windows: warm-up is about half
+            of a chain's transitions, three metric updates need 300 of it, and the pilot
+            prices a transition low where tuned trees grow (``pdb_blr``: 4–8 leapfrog
+            steps against 8.6 in warm-up). With 300, ``pdb_blr`` at 3e5 ran 95–200
+            chains of about 140 warm-up transitions, no metric update, step 0.002, and
+            four of five seeds had no overlap (64 fixed chains: three updates, all at
+            the floor). At the quick budgets 300 gave 62 chains on banana (MMD_multi
+            0.0025) where 30 gave 200 (0.0073); see
+            docs/investigations/chain_and_batch_sizing.md.
         warmup: warm-up transitions per chain (Stan-like windows are laid out on it).
             Under a budget it is an upper bound: after ``PLAN_AFTER`` transitions the
             length is set to half of what is left once production at thin 1 (at the
@@ -87,7 +93,7 @@ class NUTSConfig(ChainConfig):
 
     n_chains: int = 200
     warmup: int = 500
-    min_transitions: int = 300
+    min_transitions: int = 1000
     thin: int = 1
     target_accept: float = 0.8
     step_size: float = 0.1

@@ -91,3 +91,17 @@ def test_nuts_prices_a_transition_with_a_charged_pilot():
     c = counter.counts
     assert c.grad_evals_train + c.grad_evals_sample == own + d["pilot_evals"] + d["chains"]
     assert 10 <= d["chains"] < 200  # at least one chain per 50 draws, under the cap
+
+
+def test_nuts_chains_are_long_enough_to_adapt_the_metric_on_a_narrow_target():
+    """The class of pdb_blr's failure: a posterior much narrower than the broad start needs
+    Stan's metric windows. With ``min_transitions`` 300 the rule gave pdb_blr 95–200 chains
+    of about 140 warm-up transitions, none of which updated the metric (step 0.002, four
+    seeds of five without overlap). On this Gaussian (sd 0.01–0.02 from a start of sd 1)
+    300 gives 49 chains and two updates, the default 14 chains and four."""
+    target = CorrelatedGaussian(dim=5, eigenvalues=(1e-4, 4e-4), init_std=1.0)
+    method = NUTS(NUTSConfig(snapshots=False))
+    _, counter = _run(method, target, 300, budget=100_000)
+    d = method.diagnostics()
+    assert counter.used <= 100_000
+    assert d["metric_updates"] >= 3, d
