@@ -229,9 +229,11 @@ class _OneStepSampler:
         return self.scale * self.net(eps)
 
     def diagnostics(self) -> dict[str, float]:
-        """Final drift size ‖ηV‖²/scale² (the loss value), averaged over the last 100 steps."""
+        """Training steps, the batch they ran and the final drift size ‖ηV‖²/scale² (the
+        loss value), averaged over the last 100 steps."""
         tail = self.history[-100:]
-        return {"final_drift_sq": sum(tail) / len(tail)} if tail else {}
+        out = {"train_steps": float(len(self.history)), "batch_size": float(self.config.batch_size)}
+        return {**out, "final_drift_sq": sum(tail) / len(tail)} if tail else out
 
 
 @register_method("drifting")

@@ -204,3 +204,19 @@ def test_force_drift_ignores_samples_whose_score_is_not_finite():
     assert torch.allclose(v[2], (0.8**2 * a @ scores[keep] - (a @ x[keep] - x[2]))[0], atol=1e-6)
     # all scores non-finite: no drift at all
     assert torch.equal(force_drift(x, torch.full_like(x, float("nan")), 0.8), torch.zeros_like(x))
+
+
+def test_diagnostics_report_the_training_steps_and_batch():
+    """train_steps is what the tier `untrained` reads: the steps the budget paid for."""
+    from boltzbench.targets.gmm import GMM4
+
+    config = DriftingConfig(**{**SMALL, "batch_size": 16})
+    counter = Counter(GMM4(), budget=2_000)
+    method = Drifting(config)
+    with charging(counter, "train"):
+        method.fit(counter, seed=0)
+    d = method.diagnostics()
+    # one sample costs 3 energies (shared IS at three bandwidths): 48 a step, all paid
+    assert d["batch_size"] == 16
+    assert counter.used == 48 * d["train_steps"]
+    assert 2_000 - 2 * 48 < counter.used <= 2_000
