@@ -23,6 +23,7 @@ are compared by it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -63,7 +64,10 @@ def _sha(data: bytes) -> str:
 BASE = ("boltzbench.targets.base", "BaseTarget")
 
 
-def _class_sources(cls: type) -> list[str]:
+@functools.cache
+def _class_sources(cls: type) -> tuple[str, ...]:
+    """The source of ``cls`` and of its bases up to the shared base class (read once per
+    process: a class's source does not change while it is loaded)."""
     sources = []
     for klass in cls.__mro__:
         if (klass.__module__, klass.__qualname__) == BASE or klass is object:
@@ -72,7 +76,7 @@ def _class_sources(cls: type) -> list[str]:
             sources.append(inspect.getsource(klass))
         except (OSError, TypeError):
             sources.append(f"{klass.__module__}.{klass.__qualname__}")
-    return sources
+    return tuple(sources)
 
 
 #: the probe: this many points from N(0, init_std² I) with this seed; the fingerprint writes

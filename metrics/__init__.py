@@ -12,7 +12,7 @@ as n/a). Each carries a ``version`` that goes into every result row.
 POT (``ot``) is imported inside the functions that use it: its import takes about 1.5 s
 beyond torch (it pulls in scikit-learn), which every ``boltzbench`` process paid, the
 commands that compute no metric included; the local executor's forkserver preloads it
-for the cells (``boltzbench.run.scheduler.FORKSERVER_PRELOAD``).
+for the cells (:mod:`boltzbench.run.warm`).
 """
 
 from boltzbench.metrics import (  # noqa: F401  (registration)

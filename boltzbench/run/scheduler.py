@@ -41,9 +41,10 @@ class RunSummary:
 
 
 #: what the local executor's forkserver imports once per run, so that each cell it forks
-#: has it: ``ot`` (POT) is what the metrics import on first use (about 1.5 s, paid by every
-#: cell otherwise) ...
-FORKSERVER_PRELOAD = ["boltzbench.run.child", "ot"]
+#: has it: :mod:`boltzbench.run.warm` imports the cell machinery, POT and ArviZ and runs the
+#: one-off set-ups (registries, the first ESS, the targets' class sources), about 3–4 s
+#: paid by every cell otherwise ...
+FORKSERVER_PRELOAD = ["boltzbench.run.warm"]
 #: ... and, when the grid has a trained (``amortized``) method, ``torch._dynamo``, what
 #: ``torch.optim`` imports on a method's first optimiser (about 3 s here, paid by every cell
 #: of a learned method otherwise; a grid of chain methods does not need it)
