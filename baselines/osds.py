@@ -110,6 +110,7 @@ from torch import nn
 
 from boltzbench.budget import affordable, has_budget, unit_cost
 from boltzbench.counter import Counter
+from boltzbench.protocols import neutral
 from boltzbench.registry import register_method
 from boltzbench.rng import generator
 
@@ -132,6 +133,10 @@ PAPER_CONFIG: dict = {
 }
 
 
+#: the values of ``OSDSConfig.volume``
+VOLUME_TERMS = ("hessian", "released", "off", "auto")
+
+
 @dataclass
 class OSDSConfig:
     """OSDS settings (one set of defaults for the 2-D targets).
@@ -151,7 +156,15 @@ class OSDSConfig:
         sd_weight, sd_warmup: self-distillation scale and its linear ramp (iterations).
         vc_weight, jac_weight: volume-consistency and Jacobian-penalty weights.
         train_probes: Hutchinson probes for the Hessian term of the training log-dets
-            (0: drop it, as the released code; None: exact, d HVPs).
+            (0: drop it; None: exact, d HVPs); used by ``volume="hessian"`` only.
+        volume: the volume-consistency term's log-dets. ``"hessian"`` (the default, this
+            suite's first reading of the paper): the full Euler step's first-order
+            log-det, the Langevin term's Hessian by ``train_probes`` HVPs; it drives the
+            one-step map to contract (docs/investigations/osds_distillation.md).
+            ``"released"``: the authors' code's, Δ (½βd + ½σ tr ∂u/∂x) at fixed ℓ, no
+            target HVPs. ``"off"``: no volume term. ``"auto"``: ``"off"`` where the
+            weights are exact (``exact_weights`` in d ≤ ``exact_div_max_dim``: the term
+            has nothing left to calibrate there), ``"released"`` elsewhere.
         weight_particles: particles that carry importance weights (log Ẑ, ELBO, ESS).
         min_weight_particles, weight_share: under a budget, the weights take at most this
             share of it (as many particles as that pays for, at least one), raised to
@@ -181,6 +194,7 @@ class OSDSConfig:
     vc_weight: float = 0.25
     jac_weight: float = 1e-4
     train_probes: int | None = 1
+    volume: str = neutral("hessian")
     weight_particles: int = 2000
     min_weight_particles: int = 500
     weight_share: float = 0.2
@@ -196,6 +210,10 @@ class OSDSConfig:
             raise ValueError(
                 f"sample_steps must be in 0 … {4 * t} (0: the finest grid the budget "
                 f"affords), got {self.sample_steps}"
+            )
+        if self.volume not in VOLUME_TERMS:
+            raise ValueError(
+                f"volume must be one of {', '.join(VOLUME_TERMS)}, got {self.volume!r}"
             )
         if self.weight_probes < 1:
             raise ValueError(f"weight_probes must be ≥ 1, got {self.weight_probes}")
@@ -223,7 +241,8 @@ class OSDS(OSDSSampling):
         """An upper bound on the budget units of one training iteration on ``batch`` paths
         (default: the batch in use)."""
         c = self.config
-        probes = self.dim if c.train_probes is None else c.train_probes
+        hvp = self.train_hvp_probes()
+        probes = self.dim if hvp is None else hvp
         b = self.batch if batch is None else batch
         return unit_cost(self.target, grad=b * (c.n_steps + 2), hvp=2 * b * probes)
 

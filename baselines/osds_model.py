@@ -191,10 +191,27 @@ class OSDSModel:
         e_sur = e + ((x - x.detach()) * (-s)).sum(1)  # value E(x_T), gradient ∇E(x_T)
         return (log_p0 + run + e_sur).mean(), torch.stack(path)
 
+    def volume_mode(self) -> str:
+        """The volume-consistency term in use: ``config.volume``, with ``"auto"`` resolved
+        to ``"off"`` where the weights are exact (``exact_weights`` in d ≤
+        ``exact_div_max_dim``) and to ``"released"`` elsewhere."""
+        c = self.config
+        if c.volume != "auto":
+            return c.volume
+        exact = c.exact_weights and self.dim <= c.exact_div_max_dim
+        return "off" if exact else "released"
+
+    def train_hvp_probes(self) -> int | None:
+        """Target HVPs per path point that the volume term needs (``train_probes`` for
+        ``"hessian"``, None meaning d; none for the other terms)."""
+        return self.config.train_probes if self.volume_mode() == "hessian" else 0
+
     def _distill_terms(self, path: torch.Tensor) -> dict[str, torch.Tensor]:
         """The self-distillation losses on a detached path [T + 1, B, d]: ``state`` (mean
-        ‖x_teacher − x_student‖²/σ₀²), ``volume`` (mean squared gap of the first-order
-        log-dets) and ``jacobian`` (the penalty ‖Jᵀ_u v‖²; 0 when ``jac_weight`` is 0)."""
+        ‖x_teacher − x_student‖²/σ₀²), ``volume`` (mean squared gap of the teacher's two
+        half steps' log-det increments and the student's, as :meth:`volume_mode` computes
+        them; 0 when it is ``"off"``) and ``jacobian`` (the penalty ‖Jᵀ_u v‖²; 0 when
+        ``jac_weight`` is 0)."""
         c = self.config
         t_steps, b = c.n_steps, path.shape[1]
         levels = int(math.log2(t_steps))
@@ -204,16 +221,19 @@ class OSDSModel:
         x = path[start, torch.arange(b)]
         t = (start.double() / t_steps).float()[:, None]
         step = (length.double() / t_steps).float()[:, None]
+        mode = self.volume_mode()
+        logdet = {"hessian": "first", "released": "control", "off": None}[mode]
+        probes = self.train_hvp_probes()
         # the teacher's first half step and the student share ℓ and the Hessian probes
-        terms = self._terms(x, t, c.train_probes)
+        terms = self._terms(x, t, probes)
         with torch.no_grad():
-            xm, ld1, _ = self._ode_step(self.teacher, x, t, step / 2, terms, logdet="first")
-            terms_m = self._terms(xm, t + step / 2, c.train_probes)
-            xt, ld2, _ = self._ode_step(self.teacher, xm, t + step / 2, step / 2, terms_m, "first")
-        xs, ld_s, _ = self._ode_step(self.net, x, t, step, terms, "first", create_graph=True)
+            xm, ld1, _ = self._ode_step(self.teacher, x, t, step / 2, terms, logdet=logdet)
+            terms_m = self._terms(xm, t + step / 2, probes)
+            xt, ld2, _ = self._ode_step(self.teacher, xm, t + step / 2, step / 2, terms_m, logdet)
+        xs, ld_s, _ = self._ode_step(self.net, x, t, step, terms, logdet, create_graph=True)
         out = {
             "state": (((xt - xs) ** 2).sum(1) / self.sigma0**2).mean(),
-            "volume": ((ld1 + ld2 - ld_s) ** 2).mean(),
+            "volume": torch.zeros(()) if ld_s is None else ((ld1 + ld2 - ld_s) ** 2).mean(),
             "jacobian": torch.zeros(()),
         }
         if c.jac_weight > 0:
@@ -241,24 +261,35 @@ class OSDSModel:
         """One probability-flow Euler step of size ``step`` (per-row t, Δ: [n, 1]) with the
         target's ``terms`` at (x, t).
 
-        Returns (x' [n, d], log-det increment [n] or None, u [n, d]). ``logdet``: None (no
-        log-det), ``"first"`` (the paper's Δ div v) or ``"exact"`` (log|det(I + Δ ∂v/∂x)|,
-        only with exact Hessians in low dimension; first order otherwise). Both include the
-        Langevin term's dependence on x as far as ``terms`` carry it."""
+        Returns (x' [n, d], log-det increment [n] or None, u [n, d]); with
+        ``create_graph`` they keep their graph to the network's parameters. ``logdet``:
+        None (no log-det), ``"first"`` (the paper's Δ div v) or ``"exact"`` (log|det(I +
+        Δ ∂v/∂x)|, only with exact Hessians in low dimension; first order otherwise), both
+        with the Langevin term's dependence on x as far as ``terms`` carry it; or
+        ``"control"`` (the released code's volume term: Δ (½βd + ½σ tr ∂u/∂x) at fixed ℓ,
+        exact traces up to ``exact_div_max_dim``, one Hutchinson probe above)."""
         beta = self.beta(t)
         sig = self.sigma0 * beta.sqrt()
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             u, gate = net(x, embed(t, step), terms.lgv)
         x_new = x + step * (0.5 * beta * x + 0.5 * sig * u)
-        if logdet is None:
-            return x_new.detach(), None, u.detach()
+        if logdet is None:  # the student's step keeps its graph (its state loss needs it)
+            return (x_new, None, u) if create_graph else (x_new.detach(), None, u.detach())
         low_dim = self.dim <= self.config.exact_div_max_dim
         with torch.enable_grad():
             if low_dim:
                 j_net = jacobian_rows(u, x, create_graph)  # [n, d, d] at fixed ℓ
             else:
                 tr_net = hutchinson_trace(u, x, self.gen, create_graph)
+        if logdet == "control":
+            if low_dim:
+                tr_net = j_net.diagonal(dim1=1, dim2=2).sum(1)
+            div = 0.5 * beta.squeeze(1) * self.dim + 0.5 * sig.squeeze(1) * tr_net
+            ld = step.squeeze(1) * div
+            if not create_graph:
+                x_new, ld, u = x_new.detach(), ld.detach(), u.detach()
+            return x_new, ld, u
         cf = gate * terms.inside  # ∂u/∂x = ∂F/∂x + diag(cf) ∂ℓ/∂x
         if not create_graph:
             cf = cf.detach()

@@ -232,7 +232,31 @@ def build_method(cls: type, params: dict[str, Any] | None = None) -> tuple[Any, 
         if isinstance(value, list):
             params[name] = tuple(value)
     config = config_cls(**params)
-    return cls(config), dataclasses.asdict(config)
+    return cls(config), identity_config(config)
+
+
+#: a ``Config`` field's metadata key (set by :func:`neutral`): the field joined the config
+#: after results were committed and its default reproduces the earlier computation bit
+#: for bit, so at that default it is left out of the resolved config (the cells it does not
+#: change keep their identity and their records stay current); at any other value it enters
+NEUTRAL_DEFAULT = "neutral_default"
+
+
+def neutral(default: Any) -> Any:
+    """A dataclass field with ``default`` that is left out of the cell's identity while it
+    holds that default (see :data:`NEUTRAL_DEFAULT`): the way to add an option to a method
+    whose committed cells its default does not change."""
+    return dataclasses.field(default=default, metadata={NEUTRAL_DEFAULT: True})
+
+
+def identity_config(config: Any) -> dict[str, Any]:
+    """``config`` (a dataclass) as the plain dict that identifies a cell: every field, less
+    those declared with :func:`neutral` that hold their default."""
+    out = dataclasses.asdict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get(NEUTRAL_DEFAULT) and getattr(config, f.name) == f.default:
+            del out[f.name]
+    return out
 
 
 def conforms(value: Any, hint: Any) -> bool:

@@ -331,3 +331,60 @@ def test_a_non_finite_loss_is_skipped_and_leaves_the_parameters_as_they_were():
     assert all(torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
     m._step(opt, (w**2).sum())
     assert m.skipped == 1 and not torch.equal(before[0], w.detach())
+
+
+@pytest.mark.parametrize("volume", ["released", "off"])
+def test_without_the_hessian_term_the_state_loss_still_trains_the_student(volume):
+    """Under every volume term the student's one-step map gets a gradient from the state
+    loss (without a log-det its step once came back detached, and distillation trained
+    nothing): steps on the distillation losses alone shrink the state loss."""
+    m, _ = _fit(Gaussian(), iters=30, batch_size=64, lr=1e-3, n_steps=8, volume=volume)
+    path = m._path_loss()[1].detach()
+    opt = torch.optim.Adam(m.net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(5)
+
+    def losses() -> dict[str, torch.Tensor]:
+        m.gen = gen.manual_seed(5)
+        return m._distill_terms(path)
+
+    before = losses()
+    assert (float(before["volume"].detach()) == 0.0) == (volume == "off")
+    for _ in range(40):
+        opt.zero_grad()
+        parts = losses()
+        (parts["state"] + parts["volume"]).backward()
+        opt.step()
+    assert float(losses()["state"].detach()) < 0.5 * float(before["state"].detach())
+
+
+def test_the_released_volume_term_and_off_charge_no_hessian_products():
+    """The released code's volume term holds ℓ fixed: training pays no HVP, and an
+    iteration's bound prices none."""
+    for volume in ("released", "off", "auto"):
+        m, counter = _fit(Gaussian(), iters=2, batch_size=10, n_steps=4, volume=volume)
+        assert counter.counts.hvp_evals_train == 0
+        assert m.train_hvp_probes() == 0
+        assert counter.used <= 2 * m.iteration_cost()
+
+
+def test_auto_volume_is_off_where_the_weights_are_exact_and_released_above():
+    m = OSDS(OSDSConfig(volume="auto"))
+    m.dim = 2
+    assert m.volume_mode() == "off"
+    m.dim = 11
+    assert m.volume_mode() == "released"
+    m.config = OSDSConfig(volume="auto", exact_weights=False)
+    m.dim = 2
+    assert m.volume_mode() == "released"
+    with pytest.raises(ValueError, match="volume must be one of"):
+        OSDSConfig(volume="exact").validate()
+
+
+def test_the_volume_option_at_its_default_keeps_the_committed_cells_identity():
+    """``volume`` joined the config after the committed OSDS cells; at its default
+    ("hessian", the earlier computation) it is not part of a cell's identity."""
+    from boltzbench.protocols import build_method
+
+    _, config = build_method(OSDS, {})
+    assert "volume" not in config
+    assert build_method(OSDS, {"volume": "auto"})[1]["volume"] == "auto"
