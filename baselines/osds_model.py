@@ -282,20 +282,18 @@ class OSDSModel:
                 j_net = jacobian_rows(u, x, create_graph)  # [n, d, d] at fixed ℓ
             else:
                 tr_net = hutchinson_trace(u, x, self.gen, create_graph)
-        if logdet == "control":
-            if low_dim:
-                tr_net = j_net.diagonal(dim1=1, dim2=2).sum(1)
-            div = 0.5 * beta.squeeze(1) * self.dim + 0.5 * sig.squeeze(1) * tr_net
-            ld = step.squeeze(1) * div
-            if not create_graph:
-                x_new, ld, u = x_new.detach(), ld.detach(), u.detach()
-            return x_new, ld, u
         cf = gate * terms.inside  # ∂u/∂x = ∂F/∂x + diag(cf) ∂ℓ/∂x
         if not create_graph:
             cf = cf.detach()
         a, b = self._mix(t)
         prior_k = b / self.sigma0**2  # ∂ℓ/∂x = −σ_t (a ∇²E + b/σ₀² I)
-        if low_dim and terms.hess is not None:
+        if logdet == "control":  # the released term: ℓ held fixed, the control's trace only
+            if low_dim:
+                tr_net = j_net.diagonal(dim1=1, dim2=2).sum(1)
+            ld = step.squeeze(1) * (
+                0.5 * beta.squeeze(1) * self.dim + 0.5 * sig.squeeze(1) * tr_net
+            )
+        elif low_dim and terms.hess is not None:
             eye = torch.eye(self.dim, dtype=x.dtype)
             d_lgv = -sig[:, :, None] * (a[:, :, None] * terms.hess + prior_k[:, :, None] * eye)
             j_u = j_net + cf[:, :, None] * d_lgv

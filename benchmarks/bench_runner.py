@@ -50,9 +50,14 @@ def trivial_overhead(n_cells: int = 8, jobs: int = 2) -> float:
 
 
 def overhead_of(out_dir: Path) -> dict[str, float]:
-    """Σ runner_seconds and Σ (runner_seconds − wall_seconds) over a folder's records."""
+    """Σ runner_seconds and Σ (runner_seconds − wall_seconds) over a folder's records, and
+    the median per-cell overhead outside the method's own work (runner_seconds −
+    train_seconds − sample_seconds: scoring, process, files)."""
+    import statistics
+
     total = overhead = 0.0
     cells = 0
+    outside: list[float] = []
     for path in Path(out_dir, "cells").glob("*.json"):
         record = load_record(path) or {}
         runner, wall = record.get("runner_seconds"), record.get("wall_seconds")
@@ -61,7 +66,14 @@ def overhead_of(out_dir: Path) -> dict[str, float]:
         cells += 1
         total += runner
         overhead += max(0.0, runner - wall)
-    return {"cells": cells, "runner_seconds": total, "overhead_seconds": overhead}
+        own = (record.get("train_seconds") or 0.0) + (record.get("sample_seconds") or 0.0)
+        outside.append(runner - own)
+    return {
+        "cells": cells,
+        "runner_seconds": total,
+        "overhead_seconds": overhead,
+        "median_outside_method": statistics.median(outside) if outside else float("nan"),
+    }
 
 
 class RunnerOverhead:
@@ -99,7 +111,9 @@ def main() -> None:
         f"(≈ {cells_wall:.1f} s on {args.jobs} jobs); runner overhead "
         f"{split['overhead_seconds']:.1f} cell-seconds "
         f"({split['overhead_seconds'] / split['cells']:.2f} s per cell); report {report:.1f} s; "
-        f"overhead share of the run ≈ {100 * runner / (cells_wall + report):.1f}%"
+        f"overhead share of the run ≈ {100 * runner / (cells_wall + report):.1f}%; "
+        f"{split['runner_seconds'] / 3600:.2f} CPU-hours; median per-cell time outside the "
+        f"method's fit and sample {split['median_outside_method']:.2f} s"
     )
 
 
